@@ -1,0 +1,316 @@
+"""The HTTP JSON API (Litestar). OpenAPI at /openapi.json; errors are {"error": {"code", "message"}}.
+
+Handlers are thin: parse the request, call one service use case, return its dict. Database work is
+synchronous (SQLAlchemy Core) and runs in Litestar's thread pool (`sync_to_thread=True`).
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any
+
+from litestar import Litestar, Request, Response, get, post
+from litestar.datastructures import State
+from litestar.di import Provide
+from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
+from litestar.openapi import OpenAPIConfig
+from litestar.openapi.spec import Components, SecurityScheme
+from litestar.params import Parameter, SkipValidation
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from pydantic import BaseModel, Field
+
+from motcua.domain.errors import DomainError, InvalidInput, Unauthenticated
+from motcua.domain.lifecycle import Action, Actor, Channel
+from motcua.services import dossiers as dossier_service
+from motcua.services.catalog import get_procedure, list_fields, search_procedures
+from motcua.services.identity import actor_for_token, login
+from motcua.services.runtime import Runtime
+from motcua.services.units import list_units
+
+log = logging.getLogger("motcua.api")
+
+_STATUS = {"invalid": 400, "unauthenticated": 401, "forbidden": 403, "not_found": 404, "conflict": 409}
+
+
+def error_body(code: str, message: str, details: Any = None) -> dict[str, Any]:
+    body: dict[str, Any] = {"code": code, "message": message}
+    if details:
+        body["details"] = details
+    return {"error": body}
+
+
+def _domain_error(_: Request[Any, Any, Any], exc: DomainError) -> Response[dict[str, Any]]:
+    status = _STATUS.get(exc.kind, 400)
+    headers = {"WWW-Authenticate": "Bearer"} if status == 401 else None
+    return Response(
+        error_body(exc.code, exc.message, exc.details or None), status_code=status, headers=headers
+    )
+
+
+def _validation_error(_: Request[Any, Any, Any], exc: ValidationException) -> Response[dict[str, Any]]:
+    return Response(
+        error_body("request.invalid", "Dữ liệu gửi lên không hợp lệ.", exc.extra), status_code=400
+    )
+
+
+_HTTP_MESSAGES = {
+    401: ("auth.required", "Cần đăng nhập để thực hiện thao tác này."),
+    404: ("route.not_found", "Không tìm thấy địa chỉ yêu cầu."),
+    405: ("route.method_not_allowed", "Phương thức không được hỗ trợ cho địa chỉ này."),
+    413: ("request.too_large", "Dữ liệu gửi lên quá lớn."),
+    415: ("request.unsupported_media_type", "Kiểu dữ liệu gửi lên không được hỗ trợ."),
+}
+
+
+def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[str, Any]]:
+    code, message = _HTTP_MESSAGES.get(exc.status_code, ("request.error", "Yêu cầu không hợp lệ."))
+    return Response(error_body(code, message), status_code=exc.status_code)
+
+
+def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+    return Response(
+        error_body("server.error", "Hệ thống gặp lỗi ngoài dự kiến; thao tác chưa được thực hiện."),
+        status_code=HTTP_500_INTERNAL_SERVER_ERROR,
+    )
+
+
+# ---------------------------------------------------------------- dependencies
+
+
+def _runtime(state: State) -> Runtime:
+    rt: Runtime = state.runtime
+    return rt
+
+
+def _bearer(request: Request[Any, Any, Any]) -> str | None:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() == "bearer" and token.strip():
+        return token.strip()
+    return None
+
+
+def _actor(request: Request[Any, Any, Any], rt: Rt) -> Actor:
+    token = _bearer(request)
+    if token is None:
+        raise Unauthenticated("auth.required", "Cần đăng nhập để thực hiện thao tác này.")
+    with rt.db.read() as conn:
+        return actor_for_token(conn, token=token, now=rt.clock.now())
+
+
+# ---------------------------------------------------------------- request bodies
+
+
+class TokenRequest(BaseModel):
+    username: str = Field(min_length=1, max_length=64)
+    password: str = Field(min_length=1, max_length=256)
+
+
+class ApplicantIn(BaseModel):
+    full_name: str = Field(min_length=2, max_length=100)
+    personal_id: str | None = Field(default=None, max_length=12)
+    tax_code: str | None = Field(default=None, max_length=14)
+    phone: str | None = Field(default=None, max_length=20)
+
+
+class DossierIn(BaseModel):
+    procedure_code: str = Field(max_length=16)
+    receiving_unit_id: str = Field(max_length=80)
+    channel: Channel = Channel.ONLINE
+    form_data: dict[str, Any]
+    applicant: ApplicantIn | None = None
+
+
+class ActionIn(BaseModel):
+    action: Action
+    payload: dict[str, Any] = Field(default_factory=dict)
+
+
+# ---------------------------------------------------------------- handlers
+
+# Dependencies are our own objects: Litestar must pass them through, not validate or convert them.
+Rt = SkipValidation[Runtime]
+Who = SkipValidation[Actor]
+Limit = Annotated[int, Parameter(ge=1, le=200, default=20)]
+Offset = Annotated[int, Parameter(ge=0, default=0)]
+
+
+@post("/api/v1/auth/token", sync_to_thread=True, tags=["auth"], status_code=200)
+def issue_token(data: TokenRequest, rt: Rt) -> dict[str, Any]:
+    """Password login; returns a bearer token for the API."""
+    with rt.db.transaction() as conn:
+        issued = login(conn, username=data.username, password=data.password, now=rt.clock.now())
+    return {
+        "access_token": issued.token,
+        "token_type": "bearer",
+        "expires_at": issued.expires_at.isoformat(),
+        "user": issued.user,
+    }
+
+
+@get("/api/v1/me", sync_to_thread=True, tags=["auth"])
+def me(actor: Who) -> dict[str, Any]:
+    return {
+        "id": actor.id,
+        "kind": actor.kind.value,
+        "name": actor.name,
+        "unit_id": actor.unit_id,
+        "roles": sorted(r.value for r in actor.roles),
+    }
+
+
+@get("/api/v1/units", sync_to_thread=True, tags=["units"])
+def units(
+    rt: Rt,
+    kind: str | None = None,
+    parent_id: str | None = None,
+    q: str | None = Parameter(default=None, max_length=100),
+) -> dict[str, Any]:
+    """The organisation registry valid today: the city, its departments, 168 commune-level units, police."""
+    now = rt.clock.now()
+    with rt.db.read() as conn:
+        items = list_units(conn, on=now.date(), kind=kind, parent_id=parent_id, q=q)
+    return {"items": items, "total": len(items)}
+
+
+@get("/api/v1/procedures", sync_to_thread=True, tags=["catalog"])
+def procedures(
+    rt: Rt,
+    q: str | None = Parameter(default=None, max_length=200),
+    field: str | None = None,
+    level: str | None = None,
+    ministry: str | None = None,
+    online_only: bool = False,
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """Search the catalog (accent-insensitive) with filters and pagination."""
+    with rt.db.read() as conn:
+        items, total = search_procedures(
+            conn,
+            q=q,
+            field=field,
+            level=level,
+            online_only=online_only,
+            ministry=ministry,
+            limit=limit,
+            offset=offset,
+        )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@get("/api/v1/procedures/fields", sync_to_thread=True, tags=["catalog"])
+def procedure_fields(rt: Rt) -> dict[str, Any]:
+    with rt.db.read() as conn:
+        return {"items": list_fields(conn)}
+
+
+@get("/api/v1/procedures/{code:str}", sync_to_thread=True, tags=["catalog"])
+def procedure(code: str, rt: Rt) -> dict[str, Any]:
+    with rt.db.read() as conn:
+        return get_procedure(conn, code)
+
+
+@post("/api/v1/dossiers", sync_to_thread=True, tags=["dossiers"], status_code=201)
+def create_dossier(data: DossierIn, actor: Who, rt: Rt) -> dict[str, Any]:
+    """File a dossier (online by the applicant; at the desk, by post or by an agent on someone's behalf)."""
+    submission = dossier_service.Submission(
+        procedure_code=data.procedure_code,
+        receiving_unit_id=data.receiving_unit_id,
+        channel=data.channel,
+        form_data=data.form_data,
+        applicant=data.applicant.model_dump() if data.applicant else None,
+    )
+    return dossier_service.submit_dossier(rt, actor, submission)
+
+
+@get("/api/v1/dossiers", sync_to_thread=True, tags=["dossiers"])
+def my_dossiers(
+    actor: Who,
+    rt: Rt,
+    queue: str = "all",
+    status: int | None = Parameter(default=None, ge=1, le=10),
+    limit: Limit = 20,
+    offset: Offset = 0,
+) -> dict[str, Any]:
+    """The applicant's own dossiers, or an officer's queue: new, unit, mine or all."""
+    items, total = dossier_service.list_dossiers(
+        rt, actor, queue=queue, status=status, limit=limit, offset=offset
+    )
+    return {"items": items, "total": total, "limit": limit, "offset": offset}
+
+
+@get("/api/v1/dossiers/{code:str}", sync_to_thread=True, tags=["dossiers"])
+def dossier(code: str, actor: Who, rt: Rt) -> dict[str, Any]:
+    return dossier_service.get_dossier(rt, actor, code)
+
+
+@post("/api/v1/dossiers/{code:str}/actions", sync_to_thread=True, tags=["dossiers"], status_code=200)
+def dossier_action(code: str, data: ActionIn, actor: Who, rt: Rt) -> dict[str, Any]:
+    """Take one action on a dossier; the response lists the actions now allowed."""
+    if data.action is Action.SUBMIT:
+        raise InvalidInput("dossier.already_submitted", "Hồ sơ đã được nộp.")
+    return dossier_service.act(rt, actor, code, data.action, data.payload)
+
+
+@get("/api/v1/track/{code:str}", sync_to_thread=True, tags=["public"])
+def track(code: str, rt: Rt) -> dict[str, Any]:
+    """Public tracking by dossier code: status and dates only, no personal data."""
+    return dossier_service.track(rt, code)
+
+
+@get("/openapi.json", include_in_schema=False)
+async def openapi_json(request: Request[Any, Any, Any]) -> dict[str, Any]:
+    """The OpenAPI document at the well-known address."""
+    schema: dict[str, Any] = request.app.openapi_schema.to_schema()
+    return schema
+
+
+@get("/healthz", tags=["ops"], include_in_schema=False)
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+ROUTES = [
+    issue_token,
+    me,
+    units,
+    procedures,
+    procedure_fields,
+    procedure,
+    create_dossier,
+    my_dossiers,
+    dossier,
+    dossier_action,
+    track,
+    openapi_json,
+    health,
+]
+
+
+def create_app(runtime: Runtime, *, extra_routes: list[Any] | None = None) -> Litestar:
+    return Litestar(
+        route_handlers=[*ROUTES, *(extra_routes or [])],
+        dependencies={
+            "rt": Provide(_runtime, sync_to_thread=False),
+            "actor": Provide(_actor, sync_to_thread=True),
+        },
+        state=State({"runtime": runtime}),
+        exception_handlers={
+            DomainError: _domain_error,
+            ValidationException: _validation_error,
+            NotAuthorizedException: _http_error,
+            HTTPException: _http_error,
+            Exception: _internal_error,
+        },
+        openapi_config=OpenAPIConfig(
+            title="motcua API",
+            version="1",
+            description="Hệ thống thông tin giải quyết thủ tục hành chính — API JSON.",
+            path="/docs",
+            components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
+        ),
+        request_max_body_size=2 * 1024 * 1024,
+        debug=False,
+    )

@@ -1,0 +1,52 @@
+"""Entry point: `motcua <group> <command>`. Each area registers its commands here, one line each."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+
+from motcua.domain.errors import DomainError
+
+
+@click.group(help="motcua — hệ thống thông tin giải quyết thủ tục hành chính.")
+def cli() -> None:
+    pass
+
+
+# --- command registrations (one line per area) ---
+from motcua.cli.calendar import calendar as _calendar_commands  # noqa: E402 - registration block
+
+cli.add_command(_calendar_commands)
+# validate commands
+from motcua.cli.units import units as _units_commands  # noqa: E402 - registration block
+from motcua.cli.validate import validate as _validate_commands  # noqa: E402 - registration block
+
+cli.add_command(_validate_commands)
+cli.add_command(_units_commands)
+# catalog commands
+from motcua.cli.catalog import catalog as _catalog_commands  # noqa: E402 - registration block
+
+cli.add_command(_catalog_commands)
+from motcua.cli.audit import audit as _audit_commands  # noqa: E402 - registration block
+
+cli.add_command(_audit_commands)
+# db and serve commands
+from motcua.cli.server import db_group as _db_commands  # noqa: E402 - registration block
+from motcua.cli.server import serve_cmd as _serve_command  # noqa: E402 - registration block
+
+cli.add_command(_db_commands)
+cli.add_command(_serve_command)
+
+
+def main() -> None:
+    """Run the CLI; a DomainError becomes a one-line reason and exit status 1."""
+    try:
+        cli(standalone_mode=True)
+    except DomainError as exc:
+        click.echo(f"Lỗi [{exc.code}]: {exc.message}", err=True)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,843 @@
+"""The dossier lifecycle engine: a pure function from (state, command, context) to (new state, events).
+
+It never reads a clock or a database: the instant is in the command, the workflow, business calendar and
+unit resolver are in the context. Each event carries the state fields it changed, so the current state is
+the fold of the event log (`replay`), and an event log can always be checked against the stored projection.
+
+The national statuses (DOMAIN.md §2.1) and which of them each action may start from are a table here; the
+steps, roles, units and time shares come from the workflow data.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass, field
+from datetime import datetime, time, timedelta
+from enum import IntEnum, StrEnum
+from fractions import Fraction
+from typing import Any, Protocol
+
+from motcua.domain.clock import require_aware, to_vn
+from motcua.domain.errors import Conflict, Forbidden, InvalidInput
+from motcua.domain.workflow import END, Role, RouteAction, Step, StepAction, Workflow
+
+Pause = tuple[datetime, datetime]
+
+
+class Status(IntEnum):
+    """National dossier statuses used to sync with the National Public Service Portal."""
+
+    SUBMITTED = 1
+    ACCEPTED = 2
+    REJECTED = 3
+    IN_PROCESS = 4
+    SUPPLEMENT_REQUESTED = 5
+    FEE_DUE = 6
+    WITHDRAWN = 7
+    STOPPED = 8
+    RESOLVED = 9
+    RETURNED = 10
+
+    @property
+    def label_vi(self) -> str:
+        return STATUS_LABELS_VI[self]
+
+    @property
+    def terminal(self) -> bool:
+        return self in TERMINAL
+
+
+STATUS_LABELS_VI = {
+    Status.SUBMITTED: "Mới đăng ký",
+    Status.ACCEPTED: "Được tiếp nhận",
+    Status.REJECTED: "Không được tiếp nhận",
+    Status.IN_PROCESS: "Đang xử lý",
+    Status.SUPPLEMENT_REQUESTED: "Yêu cầu bổ sung giấy tờ",
+    Status.FEE_DUE: "Yêu cầu thực hiện nghĩa vụ tài chính",
+    Status.WITHDRAWN: "Công dân yêu cầu rút hồ sơ",
+    Status.STOPPED: "Dừng xử lý",
+    Status.RESOLVED: "Đã xử lý xong",
+    Status.RETURNED: "Đã trả kết quả",
+}
+TERMINAL = frozenset({Status.REJECTED, Status.WITHDRAWN, Status.STOPPED, Status.RETURNED})
+PAUSED = frozenset({Status.SUPPLEMENT_REQUESTED, Status.FEE_DUE})
+
+
+class Action(StrEnum):
+    SUBMIT = "submit"
+    ACCEPT = "accept"
+    REFUSE_RECEPTION = "refuse_reception"
+    ASSIGN = "assign"
+    FORWARD = "forward"
+    SEND_BACK = "send_back"
+    REQUEST_SUPPLEMENT = "request_supplement"
+    SUPPLEMENT = "supplement"
+    REQUEST_FEE = "request_fee"
+    PAY_FEE = "pay_fee"
+    APPROVE = "approve"
+    REFUSE = "refuse"
+    ISSUE_RESULT = "issue_result"
+    RETURN_RESULT = "return_result"
+    WITHDRAW = "withdraw"
+    STOP = "stop"
+    APOLOGISE = "apologise"
+
+    @property
+    def label_vi(self) -> str:
+        return ACTION_LABELS_VI[self]
+
+
+ACTION_LABELS_VI = {
+    Action.SUBMIT: "Nộp hồ sơ",
+    Action.ACCEPT: "Tiếp nhận hồ sơ",
+    Action.REFUSE_RECEPTION: "Từ chối tiếp nhận",
+    Action.ASSIGN: "Phân công xử lý",
+    Action.FORWARD: "Chuyển bước tiếp theo",
+    Action.SEND_BACK: "Trả lại bước trước",
+    Action.REQUEST_SUPPLEMENT: "Yêu cầu bổ sung hồ sơ",
+    Action.SUPPLEMENT: "Bổ sung hồ sơ",
+    Action.REQUEST_FEE: "Yêu cầu nộp phí, lệ phí",
+    Action.PAY_FEE: "Xác nhận đã nộp phí, lệ phí",
+    Action.APPROVE: "Phê duyệt",
+    Action.REFUSE: "Từ chối giải quyết",
+    Action.ISSUE_RESULT: "Ban hành kết quả",
+    Action.RETURN_RESULT: "Trả kết quả",
+    Action.WITHDRAW: "Rút hồ sơ",
+    Action.STOP: "Dừng xử lý",
+    Action.APOLOGISE: "Xin lỗi và hẹn lại ngày trả kết quả",
+}
+
+# Which statuses each action may start from (the national status machine).
+ALLOWED_FROM: Mapping[Action, frozenset[Status]] = {
+    Action.ACCEPT: frozenset({Status.SUBMITTED}),
+    Action.REFUSE_RECEPTION: frozenset({Status.SUBMITTED, Status.SUPPLEMENT_REQUESTED}),
+    Action.ASSIGN: frozenset({Status.ACCEPTED, Status.IN_PROCESS}),
+    Action.FORWARD: frozenset({Status.ACCEPTED, Status.IN_PROCESS}),
+    Action.SEND_BACK: frozenset({Status.ACCEPTED, Status.IN_PROCESS}),
+    Action.REQUEST_SUPPLEMENT: frozenset({Status.SUBMITTED, Status.ACCEPTED, Status.IN_PROCESS}),
+    Action.SUPPLEMENT: frozenset({Status.SUPPLEMENT_REQUESTED}),
+    Action.REQUEST_FEE: frozenset({Status.ACCEPTED, Status.IN_PROCESS}),
+    Action.PAY_FEE: frozenset({Status.FEE_DUE}),
+    Action.APPROVE: frozenset({Status.ACCEPTED, Status.IN_PROCESS}),
+    Action.REFUSE: frozenset({Status.ACCEPTED, Status.IN_PROCESS}),
+    Action.ISSUE_RESULT: frozenset({Status.ACCEPTED, Status.IN_PROCESS}),
+    Action.RETURN_RESULT: frozenset({Status.RESOLVED}),
+    Action.WITHDRAW: frozenset(
+        {Status.SUBMITTED, Status.ACCEPTED, Status.IN_PROCESS, Status.SUPPLEMENT_REQUESTED, Status.FEE_DUE}
+    ),
+    Action.STOP: frozenset({Status.ACCEPTED, Status.IN_PROCESS, Status.SUPPLEMENT_REQUESTED, Status.FEE_DUE}),
+    Action.APOLOGISE: frozenset(
+        {Status.ACCEPTED, Status.IN_PROCESS, Status.SUPPLEMENT_REQUESTED, Status.FEE_DUE}
+    ),
+}
+
+# Actions taken by the applicant (or the agent who filed for them) rather than by the step's officer.
+APPLICANT_ACTIONS = frozenset({Action.SUPPLEMENT, Action.PAY_FEE, Action.WITHDRAW})
+# Applicant actions an officer at the receiving desk may also record (papers or payment brought in person).
+DESK_RECORDABLE = frozenset({Action.SUPPLEMENT, Action.PAY_FEE})
+
+
+class Channel(StrEnum):
+    ONLINE = "online"
+    DESK = "desk"
+    POST = "post"
+    AGENT = "agent"
+
+    @property
+    def label_vi(self) -> str:
+        return {
+            "online": "Trực tuyến",
+            "desk": "Trực tiếp",
+            "post": "Dịch vụ bưu chính",
+            "agent": "Qua nhân viên bưu điện",
+        }[self.value]
+
+
+class ReturnMethod(StrEnum):
+    DESK = "desk"
+    POST = "post"
+    ONLINE = "online"
+
+
+class ActorKind(StrEnum):
+    CITIZEN = "citizen"
+    BUSINESS = "business"
+    OFFICER = "officer"
+    AGENT = "agent"
+
+
+class TimeUnit(StrEnum):
+    WORKING_DAY = "working_day"
+    CALENDAR_DAY = "calendar_day"
+    HOUR = "hour"
+
+
+@dataclass(frozen=True)
+class Actor:
+    id: str
+    kind: ActorKind
+    roles: frozenset[Role] = frozenset()
+    unit_id: str | None = None
+    name: str = ""
+
+    def holds(self, role: Role, unit_id: str | None) -> bool:
+        return self.kind is ActorKind.OFFICER and role in self.roles and unit_id == self.unit_id
+
+
+@dataclass(frozen=True)
+class Command:
+    action: Action
+    actor: Actor
+    at: datetime
+    payload: Mapping[str, Any] = field(default_factory=dict)
+
+
+class Calendar(Protocol):
+    """What the engine needs from the business calendar (motcua.domain.calendar.BusinessCalendar)."""
+
+    def start_instant(self, received: datetime, cutoff: time | None = None) -> datetime: ...
+    def add_working_time(
+        self, start: datetime, amount: timedelta, pauses: Sequence[Pause] = ()
+    ) -> datetime: ...
+    def working_time_between(self, a: datetime, b: datetime, pauses: Sequence[Pause] = ()) -> timedelta: ...
+    def next_opening(self, instant: datetime) -> datetime: ...
+
+
+UnitResolver = Callable[[str], str]
+"""Maps a workflow unit selector to a unit id, for one dossier (its receiving and competent units are bound)."""
+
+
+@dataclass(frozen=True)
+class ProcedureTerms:
+    """The legal terms a dossier is processed under, fixed at submission."""
+
+    code: str
+    time_amount: Fraction
+    time_unit: TimeUnit
+    cutoff: time | None = None
+
+    @property
+    def legal_hours(self) -> Fraction:
+        """The legal time in working hours (8 h per working day)."""
+        return self.time_amount if self.time_unit is TimeUnit.HOUR else self.time_amount * 8
+
+    @property
+    def legal_working_time(self) -> timedelta:
+        return _hours(self.legal_hours)
+
+
+def _hours(amount: Fraction) -> timedelta:
+    return timedelta(seconds=int(amount * 3600))
+
+
+@dataclass(frozen=True)
+class Context:
+    workflow: Workflow
+    calendar: Calendar
+    resolve_unit: UnitResolver
+
+
+@dataclass(frozen=True)
+class DossierState:
+    code: str
+    procedure_code: str
+    workflow_id: str
+    workflow_version: int
+    channel: Channel
+    applicant_id: str
+    submitted_by: str
+    receiving_unit_id: str
+    competent_unit_id: str
+    time_amount: Fraction
+    time_unit: TimeUnit
+    cutoff: time | None
+    status: Status
+    step: str
+    step_unit_id: str
+    submitted_at: datetime
+    step_entered_at: datetime
+    version: int = 1
+    assignee_id: str | None = None
+    accepted_at: datetime | None = None
+    clock_start: datetime | None = None
+    due_at: datetime | None = None
+    step_due_at: datetime | None = None
+    paused_at: datetime | None = None
+    resume_status: Status | None = None
+    pauses: tuple[Pause, ...] = ()
+    supplement_requests: int = 0
+    outcome: str | None = None
+    resolved_at: datetime | None = None
+    returned_at: datetime | None = None
+    closed_at: datetime | None = None
+    apologies: int = 0
+
+    @property
+    def terms(self) -> ProcedureTerms:
+        return ProcedureTerms(self.procedure_code, self.time_amount, self.time_unit, self.cutoff)
+
+
+@dataclass(frozen=True)
+class Event:
+    """One fact in a dossier's history: what happened, who did it, when, and the state fields it changed."""
+
+    seq: int
+    type: Action
+    at: datetime
+    actor_id: str
+    actor_kind: ActorKind
+    actor_unit_id: str | None
+    data: Mapping[str, Any]
+    changes: Mapping[str, Any]
+
+
+# ---------------------------------------------------------------- opening a dossier
+
+
+def submit(
+    ctx: Context,
+    *,
+    code: str,
+    terms: ProcedureTerms,
+    channel: Channel,
+    actor: Actor,
+    applicant_id: str,
+    receiving_unit_id: str,
+    competent_unit_id: str,
+    at: datetime,
+    data: Mapping[str, Any] | None = None,
+) -> tuple[DossierState, list[Event]]:
+    """Open a dossier at its workflow's reception step; the legal clock has not started yet."""
+    at = to_vn(require_aware(at))
+    _check_submitter(actor, channel, applicant_id, receiving_unit_id)
+    start = ctx.workflow.start
+    state = DossierState(
+        code=code,
+        procedure_code=terms.code,
+        workflow_id=ctx.workflow.id,
+        workflow_version=ctx.workflow.version,
+        channel=channel,
+        applicant_id=applicant_id,
+        submitted_by=actor.id,
+        receiving_unit_id=receiving_unit_id,
+        competent_unit_id=competent_unit_id,
+        time_amount=terms.time_amount,
+        time_unit=terms.time_unit,
+        cutoff=terms.cutoff,
+        status=Status.SUBMITTED,
+        step=start.id,
+        step_unit_id=ctx.resolve_unit(start.unit),
+        submitted_at=at,
+        step_entered_at=at,
+    )
+    event = Event(
+        seq=1,
+        type=Action.SUBMIT,
+        at=at,
+        actor_id=actor.id,
+        actor_kind=actor.kind,
+        actor_unit_id=actor.unit_id,
+        data=dict(data or {}),
+        changes=state_to_dict(state),
+    )
+    return state, [event]
+
+
+def _check_submitter(actor: Actor, channel: Channel, applicant_id: str, receiving_unit_id: str) -> None:
+    if channel is Channel.ONLINE and actor.kind in (ActorKind.CITIZEN, ActorKind.BUSINESS):
+        if actor.id != applicant_id:
+            raise Forbidden(
+                "dossier.not_applicant", "Chỉ người yêu cầu mới được nộp hồ sơ trực tuyến của mình."
+            )
+        return
+    if channel is Channel.AGENT and actor.kind is ActorKind.AGENT:
+        return
+    if channel in (Channel.DESK, Channel.POST) and actor.holds(Role.RECEIVER, receiving_unit_id):
+        return
+    raise Forbidden(
+        "dossier.submit_forbidden",
+        f"Người dùng không được nộp hồ sơ qua kênh {channel.label_vi} tại đơn vị này.",
+    )
+
+
+# ---------------------------------------------------------------- acting on a dossier
+
+
+def decide(state: DossierState, command: Command, ctx: Context) -> tuple[DossierState, list[Event]]:
+    """Apply one command: check it is allowed, compute the new state and the event that records it."""
+    at = to_vn(require_aware(command.at))
+    action = command.action
+    if action is Action.SUBMIT:
+        raise InvalidInput("dossier.already_submitted", "Hồ sơ đã được nộp.")
+    if (state.workflow_id, state.workflow_version) != (ctx.workflow.id, ctx.workflow.version):
+        raise InvalidInput("dossier.workflow_mismatch", "Quy trình không khớp với phiên bản của hồ sơ.")
+    if at < _latest_instant(state):
+        raise InvalidInput("dossier.time_goes_back", "Thời điểm thao tác sớm hơn thao tác trước đó.")
+    if state.status not in ALLOWED_FROM[action]:
+        raise Conflict(
+            "dossier.action_not_allowed_in_status",
+            f"Không thể «{action.label_vi}» khi hồ sơ đang ở trạng thái «{state.status.label_vi}».",
+            status=int(state.status),
+        )
+    step = ctx.workflow.step(state.step)
+    _authorise(state, step, command)
+    _check_state_rules(state, action, ctx)
+    handler = _HANDLERS[action]
+    new_state, data = handler(state, step, command, ctx, at)
+    new_state = dataclasses.replace(new_state, version=state.version + 1)
+    event = Event(
+        seq=new_state.version,
+        type=action,
+        at=at,
+        actor_id=command.actor.id,
+        actor_kind=command.actor.kind,
+        actor_unit_id=command.actor.unit_id,
+        data=data,
+        changes=diff(state, new_state),
+    )
+    return new_state, [event]
+
+
+def allowed_actions(state: DossierState, actor: Actor, ctx: Context) -> list[Action]:
+    """Exactly the actions this actor may take now (for pages and the API), checked by `decide`'s rules."""
+    result: list[Action] = []
+    step = ctx.workflow.step(state.step)
+    for action in Action:
+        if action is Action.SUBMIT or state.status not in ALLOWED_FROM[action]:
+            continue
+        try:
+            _authorise(state, step, Command(action, actor, state.step_entered_at))
+            _check_state_rules(state, action, ctx)
+        except (Forbidden, Conflict):
+            continue
+        result.append(action)
+    return result
+
+
+def _authorise(state: DossierState, step: Step, command: Command) -> None:
+    actor, action = command.actor, command.action
+    if action in APPLICANT_ACTIONS:
+        if actor.id in (state.applicant_id, state.submitted_by) and actor.kind is not ActorKind.OFFICER:
+            return
+        if action in DESK_RECORDABLE and actor.holds(Role.RECEIVER, state.receiving_unit_id):
+            return
+        raise Forbidden(
+            "dossier.not_applicant", "Chỉ người yêu cầu (hoặc người nộp thay) được thực hiện thao tác này."
+        )
+    if not step.allows(action.value):
+        raise Conflict(
+            "dossier.action_not_in_step",
+            f"Bước «{step.name}» không có thao tác «{action.label_vi}».",
+            step=step.id,
+        )
+    if action is Action.ASSIGN and actor.holds(Role.UNIT_ADMIN, state.step_unit_id):
+        return
+    if not actor.holds(step.role, state.step_unit_id):
+        raise Forbidden(
+            "dossier.wrong_role_or_unit",
+            f"Thao tác «{action.label_vi}» ở bước «{step.name}» cần vai trò {step.role.label_vi} "
+            "của đơn vị đang xử lý hồ sơ.",
+            step=step.id,
+            role=step.role.value,
+        )
+    # Fix: this used to exempt ASSIGN, so any officer of the step's role could take an assigned dossier over
+    # by assigning it to themselves. Only the unit admin (returned above) or the assignee may reassign.
+    if state.assignee_id and actor.id != state.assignee_id:
+        raise Forbidden("dossier.assigned_to_other", "Hồ sơ đã được phân công cho cán bộ khác.")
+
+
+def _latest_instant(state: DossierState) -> datetime:
+    """The latest instant the state records. Fix: only `step_entered_at` was checked, so a supplement dated
+    before the request (a pause ending before it began) moved the deadline earlier."""
+    instants = [state.step_entered_at, *(end for _, end in state.pauses[-1:])]
+    if state.paused_at is not None:
+        instants.append(state.paused_at)
+    return max(instants)
+
+
+def _check_state_rules(state: DossierState, action: Action, ctx: Context) -> None:
+    """Refusals that depend on the dossier's history, not on the status alone. Fix: they lived in the
+    handlers only, so `allowed_actions` offered actions that `decide` then refused."""
+    limit = ctx.workflow.supplement_limit
+    if action is Action.REQUEST_SUPPLEMENT and limit is not None and state.supplement_requests >= limit:
+        raise Conflict(
+            "dossier.supplement_limit",
+            f"Quy trình chỉ cho phép yêu cầu bổ sung {limit} lần; hồ sơ đã được yêu cầu đủ số lần.",
+        )
+    if (
+        action is Action.REFUSE_RECEPTION
+        and state.status is Status.SUPPLEMENT_REQUESTED
+        and state.resume_status is not Status.SUBMITTED
+    ):
+        raise Conflict("dossier.already_accepted", "Hồ sơ đã được tiếp nhận; không thể từ chối tiếp nhận.")
+
+
+Handler = Callable[[DossierState, Step, Command, Context, datetime], tuple[DossierState, dict[str, Any]]]
+
+
+def _list_field(command: Command, key: str) -> list[Any]:
+    """A list from the payload; one text counts as one item. Fix: a text was split into its characters and a
+    number raised a bare TypeError."""
+    raw = command.payload.get(key)
+    if raw is None:
+        return []
+    if isinstance(raw, str):
+        return [raw]
+    if not isinstance(raw, list | tuple):
+        raise InvalidInput("dossier.bad_list", f"Trường «{key}» phải là một danh sách.", field=key)
+    return list(raw)
+
+
+def _reason(command: Command, *, required: bool = True) -> str:
+    reason = str(command.payload.get("reason") or "").strip()
+    if required and len(reason) < 5:
+        raise InvalidInput("dossier.reason_required", "Cần ghi rõ lý do (ít nhất 5 ký tự).")
+    return reason
+
+
+def _enter(state: DossierState, step_id: str, ctx: Context, at: datetime, **changes: Any) -> DossierState:
+    """Move to a step: resolve where it is worked on and give it its share of the legal time."""
+    step = ctx.workflow.step(step_id)
+    step_due = None
+    if step.share and state.clock_start is not None:
+        cal = ctx.calendar
+        legal = _share_of(_legal_working_time(cal, state.terms, state.clock_start), step.share)
+        # Fix: counted from `at`, so a step entered at an acceptance after the cut-off got working time
+        # before the clock had started.
+        step_due = cal.add_working_time(cal.next_opening(max(at, state.clock_start)), legal)
+    return dataclasses.replace(
+        state,
+        step=step.id,
+        step_unit_id=ctx.resolve_unit(step.unit),
+        step_entered_at=at,
+        step_due_at=step_due,
+        assignee_id=None,
+        **changes,
+    )
+
+
+def _route(
+    state: DossierState, step: Step, action: RouteAction, ctx: Context, at: datetime, **kw: Any
+) -> DossierState:
+    target = step.routes[action]
+    if target == END:
+        return dataclasses.replace(state, step_entered_at=at, step_due_at=None, assignee_id=None, **kw)
+    return _enter(state, target, ctx, at, **kw)
+
+
+def _accept(
+    state: DossierState, step: Step, cmd: Command, ctx: Context, at: datetime
+) -> tuple[DossierState, dict[str, Any]]:
+    cal = ctx.calendar
+    clock_start = cal.start_instant(at, state.cutoff)
+    due = _legal_due(cal, state.terms, clock_start)
+    accepted = dataclasses.replace(state, accepted_at=at, clock_start=clock_start, due_at=due)
+    new = _route(accepted, step, RouteAction.ACCEPT, ctx, at, status=Status.ACCEPTED)
+    return new, {"note": str(cmd.payload.get("note") or ""), "due_at": due.isoformat()}
+
+
+def _legal_working_time(cal: Calendar, terms: ProcedureTerms, clock_start: datetime) -> timedelta:
+    """The office time the legal term gives. Fix: a term in calendar days was read as that many working
+    days, so the steps' deadlines ran past the dossier's due date."""
+    if terms.time_unit is TimeUnit.CALENDAR_DAY:
+        return cal.working_time_between(clock_start, _legal_due(cal, terms, clock_start))
+    return terms.legal_working_time
+
+
+def _share_of(amount: timedelta, share: Fraction) -> timedelta:
+    return timedelta(seconds=int(share * (amount // timedelta(seconds=1))))
+
+
+def _legal_due(cal: Calendar, terms: ProcedureTerms, clock_start: datetime) -> datetime:
+    if terms.time_unit is TimeUnit.CALENDAR_DAY:
+        end = clock_start + timedelta(days=int(terms.time_amount)) + _hours(terms.time_amount % 1 * 24)
+        return cal.next_opening(end)
+    return cal.add_working_time(clock_start, terms.legal_working_time)
+
+
+def _refuse_reception(
+    state: DossierState, step: Step, cmd: Command, ctx: Context, at: datetime
+) -> tuple[DossierState, dict[str, Any]]:
+    return _close(Status.REJECTED)(state, step, cmd, ctx, at)
+
+
+def _assign(
+    state: DossierState, step: Step, cmd: Command, ctx: Context, at: datetime
+) -> tuple[DossierState, dict[str, Any]]:
+    assignee = str(cmd.payload.get("assignee_id") or "").strip()
+    if not assignee:
+        raise InvalidInput("dossier.assignee_required", "Cần chọn cán bộ được phân công.")
+    status = Status.IN_PROCESS if state.status is Status.ACCEPTED else state.status
+    return dataclasses.replace(state, assignee_id=assignee, status=status), {"assignee_id": assignee}
+
+
+def _forward(
+    state: DossierState, step: Step, cmd: Command, ctx: Context, at: datetime
+) -> tuple[DossierState, dict[str, Any]]:
+    new = _route(state, step, RouteAction.FORWARD, ctx, at, status=Status.IN_PROCESS)
+    return new, {"from_step": step.id, "to_step": new.step, "note": str(cmd.payload.get("note") or "")}
+
+
+def _send_back(
+    state: DossierState, step: Step, cmd: Command, ctx: Context, at: datetime
+) -> tuple[DossierState, dict[str, Any]]:
+    reason = _reason(cmd)
+    new = _route(state, step, RouteAction.SEND_BACK, ctx, at, status=Status.IN_PROCESS)
+    return new, {"from_step": step.id, "to_step": new.step, "reason": reason}
+
+
+def _pause(state: DossierState, status: Status, at: datetime) -> DossierState:
+    return dataclasses.replace(state, status=status, paused_at=at, resume_status=state.status)
+
+
+def _request_supplement(
+    state: DossierState, step: Step, cmd: Command, ctx: Context, at: datetime
+) -> tuple[DossierState, dict[str, Any]]:
+    missing = [str(item).strip() for item in _list_field(cmd, "missing") if str(item).strip()]
+    if not missing:
+        raise InvalidInput(
+            "dossier.missing_list_required", "Cần liệt kê rõ các giấy tờ, nội dung phải bổ sung."
+        )
+    reason = _reason(cmd, required=False)
+    new = _pause(state, Status.SUPPLEMENT_REQUESTED, at)
+    new = dataclasses.replace(new, supplement_requests=state.supplement_requests + 1)
+    return new, {"missing": missing, "reason": reason}
+
+
+def _resume(state: DossierState, ctx: Context, at: datetime) -> DossierState:
+    """End a pause: the deadlines move by the working time that was left when the clock stopped."""
+    assert state.paused_at is not None and state.resume_status is not None
+    paused_at = state.paused_at
+    cal = ctx.calendar
+    due, step_due = state.due_at, state.step_due_at
+    if state.clock_start is not None:
+        # Fix: a pause that began (or ended) before the clock start — accepted after the cut-off — counted
+        # office time the legal term never included, moving the deadlines by the wrong amount.
+        paused_from, resumed_from = max(paused_at, state.clock_start), max(at, state.clock_start)
+        due = _extend(cal, state.due_at, paused_from, resumed_from)
+        step_due = _extend(cal, state.step_due_at, paused_from, resumed_from)
+    return dataclasses.replace(
+        state,
+        status=state.resume_status,
+        resume_status=None,
+        paused_at=None,
+        pauses=(*state.pauses, (paused_at, at)),
+        due_at=due,
+        step_due_at=step_due,
+    )
+
+
+def _extend(
+    cal: Calendar, due: datetime | None, paused_at: datetime, resumed_at: datetime
+) -> datetime | None:
+    if due is None or paused_at >= due:
+        return due
+    remaining = cal.working_time_between(paused_at, due)
+    # Fix: a due date at an opening (calendar-day terms: Mon 07:30) came back as the previous closing (Fri
+    # 17:00) — the same office time, but an earlier date for the citizen. A pause never brings it forward.
+    return max(due, cal.add_working_time(cal.next_opening(resumed_at), remaining))
+
+
+def _supplement(
+    state: DossierState, step: Step, cmd: Command, ctx: Context, at: datetime
+) -> tuple[DossierState, dict[str, Any]]:
+    note = str(cmd.payload.get("note") or "").strip()
+    documents = _list_field(cmd, "documents")
+    if not note and not documents:
+        raise InvalidInput("dossier.supplement_empty", "Cần nộp giấy tờ hoặc ghi nội dung bổ sung.")
+    return _resume(state, ctx, at), {"note": note, "documents": documents}
+
+
+def _request_fee(
+    state: DossierState, step: Step, cmd: Command, ctx: Context, at: datetime
+) -> tuple[DossierState, dict[str, Any]]:
+    amount = cmd.payload.get("amount_vnd")
+    if not isinstance(amount, int) or isinstance(amount, bool) or amount <= 0:
+        raise InvalidInput("dossier.bad_fee_amount", "Số tiền phí, lệ phí phải là số nguyên dương (đồng).")
+    return _pause(state, Status.FEE_DUE, at), {"amount_vnd": amount, "note": _reason(cmd, required=False)}
+
+
+def _pay_fee(
+    state: DossierState, step: Step, cmd: Command, ctx: Context, at: datetime
+) -> tuple[DossierState, dict[str, Any]]:
+    reference = str(cmd.payload.get("reference") or "").strip()
+    if not reference:
+        raise InvalidInput("dossier.payment_reference_required", "Cần mã giao dịch hoặc số biên lai nộp phí.")
+    return _resume(state, ctx, at), {"reference": reference}
+
+
+def _approve(
+    state: DossierState, step: Step, cmd: Command, ctx: Context, at: datetime
+) -> tuple[DossierState, dict[str, Any]]:
+    new = _route(state, step, RouteAction.APPROVE, ctx, at, status=Status.IN_PROCESS, outcome="approved")
+    return new, {"note": str(cmd.payload.get("note") or "")}
+
+
+def _refuse(
+    state: DossierState, step: Step, cmd: Command, ctx: Context, at: datetime
+) -> tuple[DossierState, dict[str, Any]]:
+    reason = _reason(cmd)
+    new = _route(
+        state, step, RouteAction.REFUSE, ctx, at, status=Status.RESOLVED, outcome="refused", resolved_at=at
+    )
+    return new, {"reason": reason}
+
+
+def _issue_result(
+    state: DossierState, step: Step, cmd: Command, ctx: Context, at: datetime
+) -> tuple[DossierState, dict[str, Any]]:
+    result = cmd.payload.get("result") or {}
+    if not isinstance(result, Mapping):  # fix: dict("text") raised a bare ValueError
+        raise InvalidInput("dossier.bad_result", "Kết quả phải là một đối tượng gồm các trường và giá trị.")
+    new = _route(state, step, RouteAction.ISSUE_RESULT, ctx, at, status=Status.RESOLVED, resolved_at=at)
+    if new.outcome is None:
+        new = dataclasses.replace(new, outcome="approved")
+    return new, {"result": dict(result), "note": str(cmd.payload.get("note") or "")}
+
+
+def _return_result(
+    state: DossierState, step: Step, cmd: Command, ctx: Context, at: datetime
+) -> tuple[DossierState, dict[str, Any]]:
+    try:
+        method = ReturnMethod(str(cmd.payload.get("method") or ""))
+    except ValueError as exc:
+        raise InvalidInput(
+            "dossier.bad_return_method",
+            "Hình thức trả kết quả phải là desk (trực tiếp), post (bưu chính) hoặc online.",
+        ) from exc
+    new = _route(
+        state, step, RouteAction.RETURN_RESULT, ctx, at, status=Status.RETURNED, returned_at=at, closed_at=at
+    )
+    return new, {"method": method.value}
+
+
+def _close(status: Status, *, reason_required: bool = True) -> Handler:
+    def handler(
+        state: DossierState, step: Step, cmd: Command, ctx: Context, at: datetime
+    ) -> tuple[DossierState, dict[str, Any]]:
+        reason = _reason(cmd, required=reason_required)
+        pauses = state.pauses if state.paused_at is None else (*state.pauses, (state.paused_at, at))
+        new = dataclasses.replace(
+            state,
+            status=status,
+            closed_at=at,
+            paused_at=None,
+            resume_status=None,
+            pauses=pauses,
+            step_due_at=None,
+        )
+        return new, {"reason": reason}
+
+    return handler
+
+
+def _apologise(
+    state: DossierState, step: Step, cmd: Command, ctx: Context, at: datetime
+) -> tuple[DossierState, dict[str, Any]]:
+    reason = _reason(cmd)
+    raw = cmd.payload.get("new_due_at")
+    try:
+        new_due = to_vn(require_aware(raw if isinstance(raw, datetime) else datetime.fromisoformat(str(raw))))
+    except (TypeError, ValueError) as exc:
+        raise InvalidInput(
+            "dossier.bad_new_due",
+            "Ngày hẹn mới phải là thời điểm ISO 8601 có múi giờ, ví dụ 2026-03-10T16:00+07:00.",
+        ) from exc
+    if state.due_at is None or new_due <= state.due_at or new_due <= at:
+        raise InvalidInput(
+            "dossier.new_due_not_later", "Ngày hẹn mới phải muộn hơn hạn hiện tại và thời điểm xin lỗi."
+        )
+    new = dataclasses.replace(state, due_at=new_due, apologies=state.apologies + 1)
+    previous = state.due_at.isoformat()
+    return new, {"reason": reason, "previous_due_at": previous, "new_due_at": new_due.isoformat()}
+
+
+_HANDLERS: Mapping[Action, Handler] = {
+    Action.ACCEPT: _accept,
+    Action.REFUSE_RECEPTION: _refuse_reception,
+    Action.ASSIGN: _assign,
+    Action.FORWARD: _forward,
+    Action.SEND_BACK: _send_back,
+    Action.REQUEST_SUPPLEMENT: _request_supplement,
+    Action.SUPPLEMENT: _supplement,
+    Action.REQUEST_FEE: _request_fee,
+    Action.PAY_FEE: _pay_fee,
+    Action.APPROVE: _approve,
+    Action.REFUSE: _refuse,
+    Action.ISSUE_RESULT: _issue_result,
+    Action.RETURN_RESULT: _return_result,
+    Action.WITHDRAW: _close(Status.WITHDRAWN, reason_required=False),
+    Action.STOP: _close(Status.STOPPED),
+    Action.APOLOGISE: _apologise,
+}
+
+assert set(_HANDLERS) == set(Action) - {Action.SUBMIT}
+assert {a.value for a in RouteAction} | {a.value for a in StepAction} <= {a.value for a in Action}
+
+
+# ---------------------------------------------------------------- the event log as the source of truth
+
+_FIELDS = {f.name: f for f in dataclasses.fields(DossierState)}
+
+
+def _encode(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return value.isoformat()
+    if isinstance(value, time):
+        return value.strftime("%H:%M")
+    if isinstance(value, Fraction):
+        return str(value)
+    if isinstance(value, IntEnum):
+        return int(value)
+    if isinstance(value, StrEnum):
+        return value.value
+    if isinstance(value, tuple):
+        return [_encode(v) for v in value]
+    return value
+
+
+def _decode(name: str, value: Any) -> Any:
+    if value is None:
+        return None
+    if name in {"status", "resume_status"}:
+        return Status(value)
+    if name == "channel":
+        return Channel(value)
+    if name == "time_unit":
+        return TimeUnit(value)
+    if name == "time_amount":
+        return Fraction(value)
+    if name == "cutoff":
+        return time.fromisoformat(value)
+    if name == "pauses":
+        return tuple((to_vn(datetime.fromisoformat(a)), to_vn(datetime.fromisoformat(b))) for a, b in value)
+    if name.endswith("_at") or name == "clock_start":
+        return to_vn(datetime.fromisoformat(value))
+    return value
+
+
+def state_to_dict(state: DossierState) -> dict[str, Any]:
+    return {name: _encode(getattr(state, name)) for name in _FIELDS}
+
+
+def state_from_dict(data: Mapping[str, Any]) -> DossierState:
+    return DossierState(**{name: _decode(name, data.get(name)) for name in _FIELDS if name in data})
+
+
+def diff(old: DossierState, new: DossierState) -> dict[str, Any]:
+    return {name: _encode(getattr(new, name)) for name in _FIELDS if getattr(old, name) != getattr(new, name)}
+
+
+def replay(events: Sequence[Event]) -> DossierState:
+    """Fold an event log into the current state. The first event must be the submission."""
+    if not events or events[0].type is not Action.SUBMIT:
+        raise InvalidInput("dossier.bad_event_log", "Nhật ký hồ sơ phải bắt đầu bằng sự kiện nộp hồ sơ.")
+    data: dict[str, Any] = {}
+    for expected_seq, event in enumerate(events, start=1):
+        if event.seq != expected_seq:
+            raise InvalidInput(
+                "dossier.bad_event_log", f"Nhật ký hồ sơ thiếu hoặc lặp sự kiện số {expected_seq}."
+            )
+        data.update(event.changes)
+    return state_from_dict(data)

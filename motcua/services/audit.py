@@ -1,0 +1,162 @@
+"""Audit log use cases: append an entry inside the caller's transaction, verify the chains, read a trail.
+
+See `motcua.domain.audit` for the chain rules and the limits of what verification can prove.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from motcua.domain.audit import (
+    GENESIS_HASH,
+    ChainEntry,
+    ChainHead,
+    Problem,
+    chain_for,
+    jsonable,
+    seal,
+    verify_chain,
+)
+from motcua.store.db import Database
+from motcua.store.schema.audit import audit_heads, audit_log
+
+DEFAULT_CHAINS = 8
+# The columns an entry's hash covers, besides chain and seq.
+HASHED_COLUMNS = ("at", "actor_id", "actor_role", "action", "object_type", "object_id", "unit_id", "data")
+_CHAINS_CACHE_KEY = "motcua.audit.chains"  # K, cached on each pooled DBAPI connection (it never changes)
+
+
+@dataclass(frozen=True)
+class AuditReport:
+    ok: bool
+    checked: int
+    problems: list[Problem]
+    chains: int = 0
+
+
+def append_audit(
+    conn: Connection,
+    *,
+    at: datetime,
+    actor_id: str,
+    actor_role: str,
+    action: str,
+    object_type: str,
+    object_id: str | int,
+    unit_id: str | None,
+    data: Mapping[str, Any],
+) -> int:
+    """Append one entry and return its id. Call it inside the transaction that makes the change.
+
+    The entry commits or rolls back with the change. On PostgreSQL the chain's head row stays locked until
+    that transaction ends, so append late in the transaction; a transaction that audits several objects
+    may lock several chains — append them in a consistent order (e.g. sorted by object id) to avoid
+    deadlocks between concurrent transactions.
+    """
+    fields = {
+        "at": at,
+        "actor_id": jsonable(actor_id),
+        "actor_role": jsonable(actor_role),
+        "action": jsonable(action),
+        "object_type": jsonable(object_type),
+        "object_id": jsonable(str(object_id)),
+        "unit_id": jsonable(unit_id),
+        "data": jsonable(dict(data)),
+    }
+    chain, head = _lock_head(conn, str(fields["object_id"]))
+    entry = seal(chain, head.seq + 1, head.hash, fields)
+    stored = {"chain": chain, "seq": entry.seq, "prev_hash": entry.prev_hash, "hash": entry.hash, **fields}
+    entry_id = conn.execute(insert(audit_log).values(stored).returning(audit_log.c.id)).scalar_one()
+    conn.execute(
+        update(audit_heads).where(audit_heads.c.chain == chain).values(seq=entry.seq, hash=entry.hash)
+    )
+    return int(entry_id)
+
+
+def ensure_audit_chains(conn: Connection, chains: int = DEFAULT_CHAINS) -> int:
+    """Create the chain heads if the log has none yet (safe to race); return K, the number of chains."""
+    existing = _count_heads(conn)
+    if existing:
+        return existing
+    if chains < 1:
+        raise ValueError("the audit log needs at least one chain")
+    rows = [{"chain": chain, "seq": 0, "hash": GENESIS_HASH} for chain in range(chains)]
+    conn.execute(_insert_ignoring_duplicates(conn), rows)
+    return _count_heads(conn)
+
+
+def verify_audit(conn: Connection) -> AuditReport:
+    """Check every entry and every chain head.
+
+    Heads and rows must come from one snapshot: SQLite transactions are snapshots; on PostgreSQL use a
+    REPEATABLE READ transaction when others may be writing (`verify_database` does both).
+    """
+    heads = [ChainHead(row.chain, row.seq, row.hash) for row in conn.execute(select(audit_heads))]
+    rows = conn.execute(select(audit_log).order_by(audit_log.c.id).execution_options(yield_per=2000))
+    checked = 0
+
+    def entries() -> Iterator[ChainEntry]:  # streamed: the log may be far larger than memory
+        nonlocal checked
+        for row in rows:
+            checked += 1
+            yield _entry(row)
+
+    problems = verify_chain(entries(), heads)
+    return AuditReport(ok=not problems, checked=checked, problems=problems, chains=len(heads))
+
+
+def verify_database(db: Database) -> AuditReport:
+    """`verify_audit` in a read-only snapshot of the whole database."""
+    if db.dialect != "postgresql":
+        with db.read() as conn:
+            return verify_audit(conn)
+    with db.engine.connect() as conn:
+        snapshot = conn.execution_options(isolation_level="REPEATABLE READ", postgresql_readonly=True)
+        with snapshot.begin():
+            return verify_audit(snapshot)
+
+
+def audit_trail(conn: Connection, object_type: str, object_id: str | int) -> list[dict[str, Any]]:
+    """Every entry about one object, oldest first."""
+    query = (
+        select(audit_log)
+        .where(audit_log.c.object_type == object_type, audit_log.c.object_id == str(object_id))
+        .order_by(audit_log.c.at, audit_log.c.id)
+    )
+    return [dict(row._mapping) for row in conn.execute(query)]
+
+
+def _lock_head(conn: Connection, object_id: str) -> tuple[int, ChainHead]:
+    """The chain for `object_id` and its head, locked until the transaction ends (SQLite: already serial)."""
+    for _ in range(2):
+        chains = conn.info.get(_CHAINS_CACHE_KEY) or ensure_audit_chains(conn)
+        chain = chain_for(object_id, chains)
+        query = select(audit_heads.c.seq, audit_heads.c.hash).where(audit_heads.c.chain == chain)
+        head = conn.execute(query.with_for_update()).one_or_none()
+        if head is not None:
+            conn.info[_CHAINS_CACHE_KEY] = chains
+            return chain, ChainHead(chain, head.seq, head.hash)
+        conn.info.pop(_CHAINS_CACHE_KEY, None)  # the heads were recreated since K was cached
+    raise RuntimeError(f"audit chain {chain} has no head row")
+
+
+def _count_heads(conn: Connection) -> int:
+    return int(conn.execute(select(func.count()).select_from(audit_heads)).scalar_one())
+
+
+def _insert_ignoring_duplicates(conn: Connection) -> Any:
+    dialect = {"postgresql": postgresql, "sqlite": sqlite}.get(conn.dialect.name)
+    if dialect is None:
+        return insert(audit_heads)
+    return dialect.insert(audit_heads).on_conflict_do_nothing(index_elements=["chain"])
+
+
+def _entry(row: Row[Any]) -> ChainEntry:
+    fields = {name: getattr(row, name) for name in HASHED_COLUMNS}
+    return ChainEntry(chain=row.chain, seq=row.seq, prev_hash=row.prev_hash, hash=row.hash, fields=fields)

@@ -1,0 +1,82 @@
+"""Dossiers: the projection row, the append-only event log, and the per-agency daily code counter."""
+
+from __future__ import annotations
+
+from sqlalchemy import (
+    BigInteger,
+    Column,
+    Date,
+    ForeignKey,
+    Index,
+    Integer,
+    String,
+    Table,
+    Text,
+    UniqueConstraint,
+)
+
+from motcua.store.schema.base import Instant, json_type, metadata
+
+dossiers = Table(
+    "dossiers",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column("code", String(64), nullable=False, unique=True),
+    Column("procedure_code", String(16), nullable=False),
+    Column("procedure_name", Text, nullable=False),
+    Column("city_procedure_version", Integer, nullable=False),
+    Column("workflow_id", String(64), nullable=False),
+    Column("workflow_version", Integer, nullable=False),
+    Column("channel", String(16), nullable=False),
+    Column("applicant_id", String(64), nullable=False),
+    Column("applicant_name", Text, nullable=False),
+    Column("submitted_by", String(64), nullable=False),
+    Column("receiving_unit_id", String(80), nullable=False),
+    Column("competent_unit_id", String(80), nullable=False),
+    Column("status", Integer, nullable=False),
+    Column("step", String(64), nullable=False),
+    Column("step_unit_id", String(80), nullable=False),
+    Column("assignee_id", String(64)),
+    Column("submitted_at", Instant(), nullable=False),
+    Column("accepted_at", Instant()),
+    Column("due_at", Instant()),
+    Column("step_due_at", Instant()),
+    Column("resolved_at", Instant()),
+    Column("closed_at", Instant()),
+    Column("outcome", String(16)),
+    Column("version", Integer, nullable=False),
+    # The whole engine state (DossierState as JSON) — the projection of the event log.
+    Column("state", json_type(), nullable=False),
+    # The applicant's form data, validated against the e-form of the procedure version in force.
+    Column("form_data", json_type(), nullable=False),
+    Column("updated_at", Instant(), nullable=False),
+)
+Index("ix_dossiers_step_unit_status", dossiers.c.step_unit_id, dossiers.c.status)
+Index("ix_dossiers_receiving_unit_status", dossiers.c.receiving_unit_id, dossiers.c.status)
+Index("ix_dossiers_applicant", dossiers.c.applicant_id, dossiers.c.submitted_at)
+
+dossier_events = Table(
+    "dossier_events",
+    metadata,
+    Column("id", BigInteger().with_variant(Integer, "sqlite"), primary_key=True, autoincrement=True),
+    Column(
+        "dossier_id", BigInteger().with_variant(Integer, "sqlite"), ForeignKey("dossiers.id"), nullable=False
+    ),
+    Column("seq", Integer, nullable=False),
+    Column("type", String(32), nullable=False),
+    Column("at", Instant(), nullable=False),
+    Column("actor_id", String(64), nullable=False),
+    Column("actor_kind", String(16), nullable=False),
+    Column("actor_unit_id", String(80)),
+    Column("data", json_type(), nullable=False),
+    Column("changes", json_type(), nullable=False),
+    UniqueConstraint("dossier_id", "seq", name="uq_dossier_events_dossier_seq"),
+)
+
+dossier_counters = Table(
+    "dossier_counters",
+    metadata,
+    Column("agency_code", String(32), primary_key=True),
+    Column("day", Date, primary_key=True),
+    Column("last_seq", Integer, nullable=False),
+)
