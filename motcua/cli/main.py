@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from sqlalchemy.exc import DBAPIError
 
 from motcua.domain.errors import DomainError
 
@@ -45,6 +46,14 @@ def main() -> None:
         cli(standalone_mode=True)
     except DomainError as exc:
         click.echo(f"Lỗi [{exc.code}]: {exc.message}", err=True)
+        sys.exit(1)
+    except DBAPIError as exc:
+        reason = str(exc.orig).splitlines()[0] if exc.orig else type(exc).__name__
+        click.echo(
+            f"Lỗi [database.unavailable]: không dùng được cơ sở dữ liệu ({reason}); "
+            "kiểm tra MOTCUA_DATABASE_URL và chạy `motcua db setup`.",
+            err=True,
+        )
         sys.exit(1)
 
 
