@@ -6,7 +6,7 @@ STAMP  := $(VENV)/.installed
 HOST   ?= 127.0.0.1
 PORT   ?= 8000
 
-.PHONY: serve test lint typecheck unit install clean bench
+.PHONY: serve test lint typecheck unit install clean
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -21,8 +21,8 @@ serve: $(STAMP)
 	$(BIN)/motcua serve --host $(HOST) --port $(PORT)
 
 lint: $(STAMP)
-	$(BIN)/ruff check motcua tests bench
-	$(BIN)/ruff format --check motcua tests bench
+	$(BIN)/ruff check motcua tests $(wildcard bench)
+	$(BIN)/ruff format --check motcua tests $(wildcard bench)
 
 typecheck: $(STAMP)
 	$(BIN)/mypy
@@ -31,9 +31,6 @@ unit: $(STAMP)
 	$(BIN)/pytest -n 2 -q
 
 test: lint typecheck unit
-
-bench: $(STAMP)
-	$(BIN)/python -m bench
 
 clean:
 	rm -rf $(VENV) var .pytest_cache .mypy_cache .ruff_cache

@@ -202,6 +202,7 @@ class Calendar(Protocol):
     ) -> datetime: ...
     def working_time_between(self, a: datetime, b: datetime, pauses: Sequence[Pause] = ()) -> timedelta: ...
     def next_opening(self, instant: datetime) -> datetime: ...
+    def due_calendar_days(self, start: datetime, days: int, pauses: Sequence[Pause] = ()) -> datetime: ...
 
 
 UnitResolver = Callable[[str], str]
@@ -272,6 +273,7 @@ class DossierState:
     returned_at: datetime | None = None
     closed_at: datetime | None = None
     apologies: int = 0
+    last_event_at: datetime | None = None
 
     @property
     def terms(self) -> ProcedureTerms:
@@ -330,6 +332,7 @@ def submit(
         step_unit_id=ctx.resolve_unit(start.unit),
         submitted_at=at,
         step_entered_at=at,
+        last_event_at=at,
     )
     event = Event(
         seq=1,
@@ -385,7 +388,7 @@ def decide(state: DossierState, command: Command, ctx: Context) -> tuple[Dossier
     _check_state_rules(state, action, ctx)
     handler = _HANDLERS[action]
     new_state, data = handler(state, step, command, ctx, at)
-    new_state = dataclasses.replace(new_state, version=state.version + 1)
+    new_state = dataclasses.replace(new_state, version=state.version + 1, last_event_at=at)
     event = Event(
         seq=new_state.version,
         type=action,
@@ -451,6 +454,8 @@ def _latest_instant(state: DossierState) -> datetime:
     """The latest instant the state records. Fix: only `step_entered_at` was checked, so a supplement dated
     before the request (a pause ending before it began) moved the deadline earlier."""
     instants = [state.step_entered_at, *(end for _, end in state.pauses[-1:])]
+    if state.last_event_at is not None:
+        instants.append(state.last_event_at)
     if state.paused_at is not None:
         instants.append(state.paused_at)
     return max(instants)
@@ -551,6 +556,9 @@ def _share_of(amount: timedelta, share: Fraction) -> timedelta:
 
 def _legal_due(cal: Calendar, terms: ProcedureTerms, clock_start: datetime) -> datetime:
     if terms.time_unit is TimeUnit.CALENDAR_DAY:
+        if terms.time_amount.denominator == 1:
+            # One rule for calendar-day terms, the calendar's: N × 24 h, moved off a day off keeping the time.
+            return cal.due_calendar_days(clock_start, int(terms.time_amount))
         end = clock_start + timedelta(days=int(terms.time_amount)) + _hours(terms.time_amount % 1 * 24)
         return cal.next_opening(end)
     return cal.add_working_time(clock_start, terms.legal_working_time)

@@ -11,7 +11,7 @@ from motcua.domain.lifecycle import ActorKind
 from motcua.domain.workflow import Role
 from motcua.services import catalog, units, workflows
 from motcua.services.audit import append_audit, ensure_audit_chains
-from motcua.services.identity import create_user
+from motcua.services.identity import applicant_user_id, create_user
 from motcua.store.db import Database
 from motcua.store.schema.catalog import procedures
 from motcua.store.schema.identity import users
@@ -27,6 +27,7 @@ class DemoAccount:
     unit_id: str | None = None
     roles: tuple[Role, ...] = ()
     personal_id: str | None = None
+    tax_code: str | None = None
 
 
 _WARD = "phuong-sai-gon"
@@ -35,6 +36,7 @@ _R = Role
 DEMO_ACCOUNTS = (
     DemoAccount("congdan", "Nguyễn Văn An", ActorKind.CITIZEN, personal_id="079090001234"),
     DemoAccount("congdan2", "Trần Thị Bình", ActorKind.CITIZEN, personal_id="079192004321"),
+    DemoAccount("doanhnghiep", "Công ty TNHH Một Cửa Sài Gòn", ActorKind.BUSINESS, tax_code="0300588569"),
     DemoAccount("buudien", "Lê Văn Cường (Bưu điện Sài Gòn)", ActorKind.AGENT),
     *(
         DemoAccount(f"sg.{suffix}", name, ActorKind.OFFICER, _WARD, (role,))
@@ -114,7 +116,11 @@ def ensure_demo_accounts(db: Database, *, now: datetime, password: str = DEMO_PA
         for account in DEMO_ACCOUNTS:
             if account.username in existing:
                 continue
-            user_id = f"cd-{account.personal_id}" if account.personal_id else account.username
+            user_id = (
+                applicant_user_id(personal_id=account.personal_id, tax_code=account.tax_code)
+                if account.personal_id or account.tax_code
+                else account.username
+            )
             create_user(
                 conn,
                 user_id=user_id,
@@ -126,6 +132,7 @@ def ensure_demo_accounts(db: Database, *, now: datetime, password: str = DEMO_PA
                 unit_id=account.unit_id,
                 roles=frozenset(account.roles),
                 personal_id=account.personal_id,
+                tax_code=account.tax_code,
             )
             created += 1
     return created
