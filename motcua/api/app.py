@@ -10,12 +10,13 @@ import logging
 from typing import Annotated, Any
 
 from litestar import Litestar, Request, Response, get, post
-from litestar.datastructures import State
+from litestar.datastructures import State, UploadFile
 from litestar.di import Provide
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
-from litestar.params import Parameter, SkipValidation
+from litestar.params import Body, FromPath, FromQuery, JSONBody, QueryParameter, SkipValidation
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from pydantic import BaseModel, Field
 
@@ -23,6 +24,7 @@ from motcua.domain.errors import DomainError, InvalidInput, Unauthenticated
 from motcua.domain.lifecycle import Action, Actor, Channel
 from motcua.services import dossiers as dossier_service
 from motcua.services.catalog import get_procedure, list_fields, search_procedures
+from motcua.services.files import MAX_UPLOAD_BYTES
 from motcua.services.identity import actor_for_token, login
 from motcua.services.runtime import Runtime
 from motcua.services.units import list_units
@@ -132,12 +134,16 @@ class ActionIn(BaseModel):
 # Dependencies are our own objects: Litestar must pass them through, not validate or convert them.
 Rt = SkipValidation[Runtime]
 Who = SkipValidation[Actor]
-Limit = Annotated[int, Parameter(ge=1, le=200, default=20)]
-Offset = Annotated[int, Parameter(ge=0, default=0)]
+Limit = Annotated[int, QueryParameter(ge=1, le=200)]
+Offset = Annotated[int, QueryParameter(ge=0)]
+Text100 = Annotated[str | None, QueryParameter(max_length=100)]
+Text200 = Annotated[str | None, QueryParameter(max_length=200)]
+Text300 = Annotated[str | None, QueryParameter(max_length=300)]
+Status10 = Annotated[int | None, QueryParameter(ge=1, le=10)]
 
 
 @post("/api/v1/auth/token", sync_to_thread=True, tags=["auth"], status_code=200)
-def issue_token(data: TokenRequest, rt: Rt) -> dict[str, Any]:
+def issue_token(data: JSONBody[TokenRequest], rt: Rt) -> dict[str, Any]:
     """Password login; returns a bearer token for the API."""
     with rt.db.transaction() as conn:
         issued = login(conn, username=data.username, password=data.password, now=rt.clock.now())
@@ -163,9 +169,9 @@ def me(actor: Who) -> dict[str, Any]:
 @get("/api/v1/units", sync_to_thread=True, tags=["units"])
 def units(
     rt: Rt,
-    kind: str | None = None,
-    parent_id: str | None = None,
-    q: str | None = Parameter(default=None, max_length=100),
+    kind: FromQuery[str | None] = None,
+    parent_id: FromQuery[str | None] = None,
+    q: Text100 = None,
 ) -> dict[str, Any]:
     """The organisation registry valid today: the city, its departments, 168 commune-level units, police."""
     now = rt.clock.now()
@@ -177,11 +183,11 @@ def units(
 @get("/api/v1/procedures", sync_to_thread=True, tags=["catalog"])
 def procedures(
     rt: Rt,
-    q: str | None = Parameter(default=None, max_length=200),
-    field: str | None = None,
-    level: str | None = None,
-    ministry: str | None = None,
-    online_only: bool = False,
+    q: Text200 = None,
+    field: FromQuery[str | None] = None,
+    level: FromQuery[str | None] = None,
+    ministry: FromQuery[str | None] = None,
+    online_only: FromQuery[bool] = False,
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -207,13 +213,13 @@ def procedure_fields(rt: Rt) -> dict[str, Any]:
 
 
 @get("/api/v1/procedures/{code:str}", sync_to_thread=True, tags=["catalog"])
-def procedure(code: str, rt: Rt) -> dict[str, Any]:
+def procedure(code: FromPath[str], rt: Rt) -> dict[str, Any]:
     with rt.db.read() as conn:
         return get_procedure(conn, code)
 
 
 @post("/api/v1/dossiers", sync_to_thread=True, tags=["dossiers"], status_code=201)
-def create_dossier(data: DossierIn, actor: Who, rt: Rt) -> dict[str, Any]:
+def create_dossier(data: JSONBody[DossierIn], actor: Who, rt: Rt) -> dict[str, Any]:
     """File a dossier (online by the applicant; at the desk, by post or by an agent on someone's behalf)."""
     submission = dossier_service.Submission(
         procedure_code=data.procedure_code,
@@ -229,8 +235,8 @@ def create_dossier(data: DossierIn, actor: Who, rt: Rt) -> dict[str, Any]:
 def my_dossiers(
     actor: Who,
     rt: Rt,
-    queue: str = "all",
-    status: int | None = Parameter(default=None, ge=1, le=10),
+    queue: FromQuery[str] = "all",
+    status: Status10 = None,
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> dict[str, Any]:
@@ -242,20 +248,49 @@ def my_dossiers(
 
 
 @get("/api/v1/dossiers/{code:str}", sync_to_thread=True, tags=["dossiers"])
-def dossier(code: str, actor: Who, rt: Rt) -> dict[str, Any]:
+def dossier(code: FromPath[str], actor: Who, rt: Rt) -> dict[str, Any]:
     return dossier_service.get_dossier(rt, actor, code)
 
 
 @post("/api/v1/dossiers/{code:str}/actions", sync_to_thread=True, tags=["dossiers"], status_code=200)
-def dossier_action(code: str, data: ActionIn, actor: Who, rt: Rt) -> dict[str, Any]:
+def dossier_action(code: FromPath[str], data: JSONBody[ActionIn], actor: Who, rt: Rt) -> dict[str, Any]:
     """Take one action on a dossier; the response lists the actions now allowed."""
     if data.action is Action.SUBMIT:
         raise InvalidInput("dossier.already_submitted", "Hồ sơ đã được nộp.")
     return dossier_service.act(rt, actor, code, data.action, data.payload)
 
 
+@post("/api/v1/dossiers/{code:str}/files", sync_to_thread=True, tags=["dossiers"], status_code=201)
+def upload_file(
+    code: FromPath[str],
+    data: Annotated[UploadFile, Body(media_type=RequestEncodingType.MULTI_PART)],
+    actor: Who,
+    rt: Rt,
+    label: Text300 = None,
+    kind: FromQuery[str] = "upload",
+) -> dict[str, Any]:
+    """Attach a PDF/JPEG/PNG (≤ 10 MB) to an open dossier; stored by its SHA-256."""
+    content = data.file.read(MAX_UPLOAD_BYTES + 1)
+    return dossier_service.add_file(
+        rt, actor, code, data=content, filename=data.filename, label=label, kind=kind
+    )
+
+
+@get("/api/v1/dossiers/{code:str}/files/{file_id:int}", sync_to_thread=True, tags=["dossiers"])
+def download_file(code: FromPath[str], file_id: FromPath[int], actor: Who, rt: Rt) -> Response[bytes]:
+    content, meta = dossier_service.get_file(rt, actor, code, file_id)
+    return Response(
+        content,
+        media_type=meta["media_type"],
+        headers={
+            "Content-Disposition": f'attachment; filename="{meta["sha256"][:16]}"',
+            "X-Content-Type-Options": "nosniff",
+        },
+    )
+
+
 @get("/api/v1/track/{code:str}", sync_to_thread=True, tags=["public"])
-def track(code: str, rt: Rt) -> dict[str, Any]:
+def track(code: FromPath[str], rt: Rt) -> dict[str, Any]:
     """Public tracking by dossier code: status and dates only, no personal data."""
     return dossier_service.track(rt, code)
 
@@ -283,6 +318,8 @@ ROUTES = [
     my_dossiers,
     dossier,
     dossier_action,
+    upload_file,
+    download_file,
     track,
     openapi_json,
     health,
@@ -311,6 +348,6 @@ def create_app(runtime: Runtime, *, extra_routes: list[Any] | None = None) -> Li
             path="/docs",
             components=Components(security_schemes={"bearer": SecurityScheme(type="http", scheme="bearer")}),
         ),
-        request_max_body_size=2 * 1024 * 1024,
+        request_max_body_size=12 * 1024 * 1024,
         debug=False,
     )

@@ -20,6 +20,7 @@ from motcua.domain.catalog import CityProcedure, OnlineLevel, SubmissionChannel
 from motcua.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from motcua.domain.identifiers import format_dossier_code, parse_cccd, parse_dossier_code, parse_mst
 from motcua.domain.lifecycle import (
+    DESK_RECORDABLE,
     TERMINAL,
     Action,
     Actor,
@@ -42,12 +43,16 @@ from motcua.domain.units import UnitDirectory
 from motcua.domain.workflow import Role, Workflow
 from motcua.services.audit import append_audit
 from motcua.services.catalog import get_city_procedure
+from motcua.services.files import attach, check_upload, dossier_file_list, store_file
 from motcua.services.forms import validate_form
 from motcua.services.identity import applicant_user_id, create_user, get_user
+from motcua.services.outbox import enqueue
 from motcua.services.runtime import Runtime
 from motcua.store.schema.dossiers import dossier_counters, dossier_events, dossiers
 
 CITY_UNIT_ID = "thanh-pho-ho-chi-minh"
+# Every status change is queued for the National Public Service Portal (sent by `motcua worker`).
+NATIONAL_SYNC_TOPIC = "national_portal.status"
 _CHANNEL_OFFER = {
     Channel.ONLINE: SubmissionChannel.ONLINE,
     Channel.DESK: SubmissionChannel.DESK,
@@ -109,7 +114,7 @@ def submit_dossier(rt: Runtime, actor: Actor, sub: Submission) -> dict[str, Any]
             state, more = decide(state, Command(Action.ACCEPT, actor, now), ctx)
             events += more
         dossier_id = _insert(conn, state, procedure, applicant_name, dict(sub.form_data), now)
-        _record(conn, dossier_id, state, events, actor)
+        _record(conn, dossier_id, state, events, actor, workflow.start.role)
         return _view(conn, rt, units, workflow, dossier_id, actor)
 
 
@@ -239,10 +244,28 @@ def _insert(
     return int(key[0])
 
 
+def _acting_role(actor: Actor, action: Action, step_role: Role) -> str:
+    """The role an event was authorised under, for the audit log. Fix: all the actor's roles were joined,
+    which overflowed the 32-character column for a many-role officer (a 500 on PostgreSQL)."""
+    if actor.kind is not ActorKind.OFFICER:
+        return actor.kind.value
+    if action in DESK_RECORDABLE:
+        return Role.RECEIVER.value
+    if action is Action.ASSIGN and step_role not in actor.roles:
+        return Role.UNIT_ADMIN.value
+    return step_role.value
+
+
 def _record(
-    conn: Connection, dossier_id: int, state: DossierState, events: list[Event], actor: Actor
+    conn: Connection,
+    dossier_id: int,
+    state: DossierState,
+    events: list[Event],
+    actor: Actor,
+    step_role: Role,
 ) -> None:
-    """Append the events and one audit entry per event, in the caller's transaction."""
+    """Append the events and one audit entry per event, in the caller's transaction. `step_role` is the
+    role of the step the dossier was at when the action was taken."""
     conn.execute(
         dossier_events.insert(),
         [
@@ -261,11 +284,24 @@ def _record(
         ],
     )
     for e in events:
+        if "status" in e.changes:
+            enqueue(
+                conn,
+                topic=NATIONAL_SYNC_TOPIC,
+                key=state.code,
+                payload={
+                    "code": state.code,
+                    "seq": e.seq,
+                    "status": e.changes["status"],
+                    "at": e.at.isoformat(),
+                },
+                now=e.at,
+            )
         append_audit(
             conn,
             at=e.at,
             actor_id=e.actor_id,
-            actor_role=",".join(sorted(r.value for r in actor.roles)) or actor.kind.value,
+            actor_role=_acting_role(actor, e.type, step_role),
             action=f"dossier.{e.type.value}",
             object_type="dossier",
             object_id=state.code,
@@ -300,7 +336,7 @@ def act(rt: Runtime, actor: Actor, code: str, action: Action, payload: Mapping[s
             raise Conflict(
                 "dossier.concurrent_update", "Hồ sơ vừa được người khác cập nhật; hãy tải lại và thử lại."
             )
-        _record(conn, row["id"], new_state, events, actor)
+        _record(conn, row["id"], new_state, events, actor, workflow.step(state.step).role)
         return _view(conn, rt, units, workflow, row["id"], actor)
 
 
@@ -327,6 +363,75 @@ def _load_row(conn: Connection, code: str, *, for_update: bool = False) -> dict[
     if row is None:
         raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
     return dict(row)
+
+
+# ---------------------------------------------------------------- files
+
+
+def add_file(
+    rt: Runtime,
+    actor: Actor,
+    code: str,
+    *,
+    data: bytes,
+    filename: str,
+    label: str | None,
+    kind: str = "upload",
+) -> dict[str, Any]:
+    """Attach an uploaded document to an open dossier (the applicant, or an officer of a unit handling it)."""
+    if kind not in ("upload", "supplement", "result"):
+        raise InvalidInput("file.bad_kind", "Loại tệp phải là upload, supplement hoặc result.")
+    media_type = check_upload(data)
+    now = rt.clock.now()
+    with rt.db.transaction() as conn:
+        row = _load_row(conn, code, for_update=True)
+        if not _can_read(conn, actor, row):
+            raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
+        if Status(row["status"]) in TERMINAL:
+            raise Conflict("file.dossier_closed", "Hồ sơ đã kết thúc; không thể bổ sung tệp.")
+        if kind == "result" and actor.kind is not ActorKind.OFFICER:
+            raise Forbidden("file.result_by_officer", "Chỉ cán bộ xử lý mới được đính kèm kết quả.")
+        stored = store_file(conn, rt.blobs, data, media_type=media_type, now=now)
+        file_id = attach(
+            conn,
+            dossier_id=row["id"],
+            stored=stored,
+            kind=kind,
+            name=filename or "tep-dinh-kem",
+            label=label,
+            added_by=actor.id,
+            now=now,
+        )
+        append_audit(
+            conn,
+            at=now,
+            actor_id=actor.id,
+            actor_role=",".join(sorted(r.value for r in actor.roles)) or actor.kind.value,
+            action="dossier.file_added",
+            object_type="dossier",
+            object_id=row["code"],
+            unit_id=actor.unit_id,
+            data={"file_id": file_id, "sha256": stored.sha256, "kind": kind, "size": stored.size},
+        )
+        return {
+            "id": file_id,
+            "sha256": stored.sha256,
+            "size": stored.size,
+            "media_type": media_type,
+            "kind": kind,
+        }
+
+
+def get_file(rt: Runtime, actor: Actor, code: str, file_id: int) -> tuple[bytes, dict[str, Any]]:
+    """A dossier's file, for someone allowed to read the dossier (NotFound otherwise, to leak nothing)."""
+    with rt.db.read() as conn:
+        row = _load_row(conn, code)
+        if not _can_read(conn, actor, row):
+            raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
+        meta = next((f for f in dossier_file_list(conn, row["id"]) if f["id"] == file_id), None)
+    if meta is None:
+        raise NotFound("file.not_found", "Không tìm thấy tệp.")
+    return rt.blobs.get(meta["sha256"]), meta
 
 
 # ---------------------------------------------------------------- read
@@ -442,6 +547,7 @@ def _view(
         "paused": state.paused_at is not None,
         "apologies": state.apologies,
         "form_data": row["form_data"],
+        "files": dossier_file_list(conn, dossier_id),
         "version": state.version,
         "allowed_actions": [a.value for a in allowed_actions(state, actor, ctx)],
         "history": [

@@ -11,6 +11,7 @@ from sqlalchemy import Connection
 from motcua.domain.calendar import BusinessCalendar
 from motcua.domain.clock import Clock, SystemClock
 from motcua.domain.units import UnitDirectory
+from motcua.services.files import BlobStore, default_blob_store
 from motcua.services.workflows import WorkflowRegistry
 from motcua.store.db import Database
 
@@ -21,6 +22,7 @@ class Runtime:
     clock: Clock = field(default_factory=SystemClock)
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar.vietnam)
     workflows: WorkflowRegistry = field(default_factory=WorkflowRegistry)
+    blobs: BlobStore = field(default_factory=default_blob_store)
     _directories: dict[date, UnitDirectory] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

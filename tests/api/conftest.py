@@ -3,22 +3,31 @@ cloned per test), a runtime with a fixed clock, and an HTTP client on the real L
 
 from __future__ import annotations
 
+import copy
 import shutil
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import MetaData
+from sqlalchemy import MetaData, func, select
 
 from motcua.api.app import create_app
 from motcua.domain.calendar import BusinessCalendar
 from motcua.domain.clock import VN_TZ, FixedClock
+from motcua.domain.lifecycle import ActorKind
+from motcua.domain.workflow import Role
+from motcua.services.identity import create_user
+from motcua.services.files import LocalBlobStore
 from motcua.services.runtime import Runtime
 from motcua.services.seed import DEMO_PASSWORD, ensure_demo_accounts, setup_reference_data
 from motcua.store.db import Database
+from motcua.store.schema.audit import audit_log
+from motcua.store.schema.dossiers import dossier_counters, dossier_events, dossiers
+from motcua.store.schema.identity import users
 from tests import pg
 from tests.conftest import DATABASES, _new_pg_database
 
@@ -69,8 +78,8 @@ def calendar() -> BusinessCalendar:
 
 
 @pytest.fixture
-def runtime(seeded_db: Database, clock: FixedClock, calendar: BusinessCalendar) -> Runtime:
-    return Runtime(db=seeded_db, clock=clock, calendar=calendar)
+def runtime(seeded_db: Database, clock: FixedClock, calendar: BusinessCalendar, tmp_path: Path) -> Runtime:
+    return Runtime(db=seeded_db, clock=clock, calendar=calendar, blobs=LocalBlobStore(tmp_path / "files"))
 
 
 @pytest.fixture
@@ -94,3 +103,146 @@ def login(client: TestClient[Any]) -> Callable[[str], dict[str, str]]:
         return cache[username]
 
     return _login
+
+
+# ---------------------------------------------------------------- driving dossiers through HTTP
+
+WARD = "phuong-sai-gon"
+KHAI_SINH = "1.001193"
+DEPARTMENT = "so-nong-nghiep-va-moi-truong"
+DEPARTMENT_OFFICERS = {
+    "snnmt.tiepnhan": Role.RECEIVER,
+    "snnmt.xuly": Role.PROCESSOR,
+    "snnmt.pheduyet": Role.APPROVER,
+}
+_VIETNAMESE_LETTERS = frozenset("ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ")
+_EXAMPLE_FORMS: dict[str, dict[str, Any]] = {}  # the catalog is the same data on every backend
+
+
+def is_vietnamese(text: str) -> bool:
+    """True when the text has Vietnamese letters (a message a citizen can read, not an English default)."""
+    return any(letter in _VIETNAMESE_LETTERS for letter in text.lower())
+
+
+def assert_error(body: dict[str, Any], code: str) -> dict[str, Any]:
+    """The error body has the documented shape, the given stable code and a Vietnamese message."""
+    assert set(body) == {"error"}, body
+    error: dict[str, Any] = body["error"]
+    assert error["code"] == code, error
+    assert is_vietnamese(error["message"]), error
+    return error
+
+
+@dataclass
+class DossierApi:
+    """Calls the API as named demo users and checks each response's status code."""
+
+    client: TestClient[Any]
+    clock: FixedClock
+    db: Database
+    _tokens: dict[str, tuple[str, datetime]] = field(default_factory=dict)
+
+    def auth(self, username: str) -> dict[str, str]:
+        """The Authorization header of a demo account, logging in again when the clock passed its expiry."""
+        token, expires_at = self._tokens.get(username, ("", self.clock.now()))
+        if self.clock.now() >= expires_at:
+            credentials = {"username": username, "password": DEMO_PASSWORD}
+            issued = self.call("POST", "/api/v1/auth/token", json=credentials, expect=200)
+            token, expires_at = issued["access_token"], datetime.fromisoformat(issued["expires_at"])
+            self._tokens[username] = (token, expires_at)
+        return {"Authorization": f"Bearer {token}"}
+
+    def call(self, method: str, path: str, username: str | None = None, *, expect: int, **kwargs: Any) -> Any:
+        headers = {**kwargs.pop("headers", {}), **(self.auth(username) if username else {})}
+        response = self.client.request(method, path, headers=headers, **kwargs)
+        assert response.status_code == expect, f"{method} {path} as {username}: {response.text}"
+        return response.json()
+
+    def example_form(self, procedure_code: str) -> dict[str, Any]:
+        """The valid sample payload of the procedure's e-form, as published by the catalog API."""
+        if procedure_code not in _EXAMPLE_FORMS:
+            procedure = self.call("GET", f"/api/v1/procedures/{procedure_code}", expect=200)
+            _EXAMPLE_FORMS[procedure_code] = procedure["city"]["form_schema"]["examples"][0]
+        return copy.deepcopy(_EXAMPLE_FORMS[procedure_code])
+
+    def submit(
+        self,
+        username: str,
+        procedure_code: str = KHAI_SINH,
+        unit_id: str = WARD,
+        *,
+        channel: str = "online",
+        applicant: dict[str, Any] | None = None,
+        form_data: dict[str, Any] | None = None,
+        expect: int = 201,
+    ) -> dict[str, Any]:
+        body: dict[str, Any] = {
+            "procedure_code": procedure_code,
+            "receiving_unit_id": unit_id,
+            "channel": channel,
+            "form_data": self.example_form(procedure_code) if form_data is None else form_data,
+        }
+        if applicant is not None:
+            body["applicant"] = applicant
+        result: dict[str, Any] = self.call("POST", "/api/v1/dossiers", username, json=body, expect=expect)
+        return result
+
+    def act(
+        self, username: str, code: str, action: str, *, expect: int = 200, **payload: Any
+    ) -> dict[str, Any]:
+        body = {"action": action, "payload": payload}
+        result: dict[str, Any] = self.call(
+            "POST", f"/api/v1/dossiers/{code}/actions", username, json=body, expect=expect
+        )
+        return result
+
+    def get(self, username: str, code: str, *, expect: int = 200) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("GET", f"/api/v1/dossiers/{code}", username, expect=expect)
+        return result
+
+    def track(self, code: str, *, expect: int = 200) -> dict[str, Any]:
+        result: dict[str, Any] = self.call("GET", f"/api/v1/track/{code}", expect=expect)
+        return result
+
+    def at(self, local_time: str) -> None:
+        """Set the clock to a wall-clock time in Ho Chi Minh City, e.g. `at("2026-03-02 09:30")`."""
+        self.clock.set(datetime.fromisoformat(local_time).replace(tzinfo=VN_TZ))
+
+    def row_counts(self) -> dict[str, int]:
+        """How many dossiers, events, audit entries, users and sequence counters are stored."""
+        tables = {
+            "dossiers": dossiers,
+            "dossier_events": dossier_events,
+            "audit_log": audit_log,
+            "users": users,
+            "dossier_counters": dossier_counters,
+        }
+        with self.db.read() as conn:
+            return {
+                name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
+                for name, table in tables.items()
+            }
+
+
+@pytest.fixture
+def api(client: TestClient[Any], clock: FixedClock, seeded_db: Database) -> DossierApi:
+    return DossierApi(client=client, clock=clock, db=seeded_db)
+
+
+@pytest.fixture
+def department_officers(seeded_db: Database) -> list[str]:
+    """Officers of Sở Nông nghiệp và Môi trường (the demo accounts only staff Sở Tư pháp); demo password."""
+    with seeded_db.transaction() as conn:
+        for username, role in DEPARTMENT_OFFICERS.items():
+            create_user(
+                conn,
+                user_id=username,
+                username=username,
+                password=DEMO_PASSWORD,
+                kind=ActorKind.OFFICER,
+                full_name=f"Cán bộ {role.label_vi} Sở Nông nghiệp và Môi trường",
+                now=SEED_TIME,
+                unit_id=DEPARTMENT,
+                roles=frozenset({role}),
+            )
+    return list(DEPARTMENT_OFFICERS)
