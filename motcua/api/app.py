@@ -326,9 +326,16 @@ ROUTES = [
 ]
 
 
+def area_routes() -> list[Any]:
+    """Route handlers of the other areas (pages, documents, data-sharing gateway): one line per area."""
+    routes: list[Any] = []
+    # --- area registrations ---
+    return routes
+
+
 def create_app(runtime: Runtime, *, extra_routes: list[Any] | None = None) -> Litestar:
     return Litestar(
-        route_handlers=[*ROUTES, *(extra_routes or [])],
+        route_handlers=[*ROUTES, *area_routes(), *(extra_routes or [])],
         dependencies={
             "rt": Provide(_runtime, sync_to_thread=False),
             "actor": Provide(_actor, sync_to_thread=True),
