@@ -45,6 +45,7 @@ from motcua.services.audit import append_audit
 from motcua.services.catalog import get_city_procedure
 from motcua.services.files import attach, check_upload, dossier_file_list, store_file
 from motcua.services.forms import validate_form
+from motcua.services.hooks import EventContext
 from motcua.services.identity import applicant_user_id, create_user, get_user
 from motcua.services.outbox import enqueue
 from motcua.services.runtime import Runtime
@@ -114,7 +115,7 @@ def submit_dossier(rt: Runtime, actor: Actor, sub: Submission) -> dict[str, Any]
             state, more = decide(state, Command(Action.ACCEPT, actor, now), ctx)
             events += more
         dossier_id = _insert(conn, state, procedure, applicant_name, dict(sub.form_data), now)
-        _record(conn, dossier_id, state, events, actor, workflow.start.role)
+        _record(conn, rt, dossier_id, state, events, actor, workflow.start.role, sub.form_data)
         return _view(conn, rt, units, workflow, dossier_id, actor)
 
 
@@ -258,14 +259,16 @@ def _acting_role(actor: Actor, action: Action, step_role: Role) -> str:
 
 def _record(
     conn: Connection,
+    rt: Runtime,
     dossier_id: int,
     state: DossierState,
     events: list[Event],
     actor: Actor,
     step_role: Role,
+    payload: Mapping[str, Any] | None = None,
 ) -> None:
-    """Append the events and one audit entry per event, in the caller's transaction. `step_role` is the
-    role of the step the dossier was at when the action was taken."""
+    """Append the events, one audit entry per event and the outbox jobs, then run the event hooks — all in the
+    caller's transaction. `step_role` is the role of the step the dossier was at when the action was taken."""
     conn.execute(
         dossier_events.insert(),
         [
@@ -308,6 +311,9 @@ def _record(
             unit_id=e.actor_unit_id,
             data={"seq": e.seq, "status": int(state.status), "changes": dict(e.changes)},
         )
+    for e in events:
+        for hook in rt.hooks:
+            hook(EventContext(conn, rt, dossier_id, state, e, actor, dict(payload or {})))
 
 
 # ---------------------------------------------------------------- act
@@ -324,9 +330,9 @@ def act(rt: Runtime, actor: Actor, code: str, action: Action, payload: Mapping[s
         units = rt.directory(conn, now.date())
         workflow = rt.workflows.get(conn, state.workflow_id, state.workflow_version)
         ctx = _context(rt, units, workflow, state.receiving_unit_id, state.competent_unit_id)
-        if action is Action.ASSIGN:
-            _check_assignee(conn, state, workflow, payload)
         new_state, events = decide(state, Command(action, actor, now, payload), ctx)
+        if action is Action.ASSIGN:  # fix: checked before `decide`, so anyone learnt who may be assigned
+            _check_assignee(conn, state, workflow, payload)
         changed = conn.execute(
             update(dossiers)
             .where(dossiers.c.id == row["id"], dossiers.c.version == state.version)
@@ -336,7 +342,7 @@ def act(rt: Runtime, actor: Actor, code: str, action: Action, payload: Mapping[s
             raise Conflict(
                 "dossier.concurrent_update", "Hồ sơ vừa được người khác cập nhật; hãy tải lại và thử lại."
             )
-        _record(conn, row["id"], new_state, events, actor, workflow.step(state.step).role)
+        _record(conn, rt, row["id"], new_state, events, actor, workflow.step(state.step).role, payload)
         return _view(conn, rt, units, workflow, row["id"], actor)
 
 

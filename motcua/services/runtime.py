@@ -12,6 +12,7 @@ from motcua.domain.calendar import BusinessCalendar
 from motcua.domain.clock import Clock, SystemClock
 from motcua.domain.units import UnitDirectory
 from motcua.services.files import BlobStore, default_blob_store
+from motcua.services.hooks import EventHook, default_hooks
 from motcua.services.workflows import WorkflowRegistry
 from motcua.store.db import Database
 
@@ -23,6 +24,7 @@ class Runtime:
     calendar: BusinessCalendar = field(default_factory=BusinessCalendar.vietnam)
     workflows: WorkflowRegistry = field(default_factory=WorkflowRegistry)
     blobs: BlobStore = field(default_factory=default_blob_store)
+    hooks: list[EventHook] = field(default_factory=default_hooks)
     _directories: dict[date, UnitDirectory] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 

@@ -1,0 +1,40 @@
+"""Reactions to dossier events inside the same transaction (documents to issue, linked dossiers, …).
+
+A hook runs after the event, the projection and the audit entry are written, in the same transaction: if it
+raises, the whole action is rolled back and the user sees the error — nothing half-done is committed.
+Work that may fail for reasons outside motcua (a registry, the national portal) belongs in the outbox instead.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection
+
+from motcua.domain.lifecycle import Actor, DossierState, Event
+
+if TYPE_CHECKING:
+    from motcua.services.runtime import Runtime
+
+
+@dataclass(frozen=True)
+class EventContext:
+    conn: Connection
+    runtime: Runtime
+    dossier_id: int
+    state: DossierState
+    event: Event
+    actor: Actor
+    payload: dict[str, Any]
+
+
+EventHook = Callable[[EventContext], None]
+
+
+def default_hooks() -> list[EventHook]:
+    """The hooks every runtime starts with: one line per area."""
+    hooks: list[EventHook] = []
+    # --- hook registrations ---
+    return hooks
