@@ -18,6 +18,7 @@ from enum import IntEnum, StrEnum
 from fractions import Fraction
 from typing import Any, Protocol
 
+from motcua.domain.catalog import TimeUnit
 from motcua.domain.clock import require_aware, to_vn
 from motcua.domain.errors import Conflict, Forbidden, InvalidInput
 from motcua.domain.workflow import END, Role, RouteAction, Step, StepAction, Workflow
@@ -165,12 +166,6 @@ class ActorKind(StrEnum):
     BUSINESS = "business"
     OFFICER = "officer"
     AGENT = "agent"
-
-
-class TimeUnit(StrEnum):
-    WORKING_DAY = "working_day"
-    CALENDAR_DAY = "calendar_day"
-    HOUR = "hour"
 
 
 @dataclass(frozen=True)

@@ -32,7 +32,6 @@ from motcua.domain.lifecycle import (
     Event,
     ProcedureTerms,
     Status,
-    TimeUnit,
     allowed_actions,
     decide,
     state_from_dict,
@@ -96,9 +95,7 @@ def submit_dossier(rt: Runtime, actor: Actor, sub: Submission) -> dict[str, Any]
         workflow = rt.workflows.latest(conn, procedure.workflow)
         ctx = _context(rt, units, workflow, receiving.id, competent_id)
         code = _next_code(conn, receiving.agency_code, now.date())
-        terms = ProcedureTerms(
-            procedure.code, procedure.time.amount, TimeUnit(procedure.time.unit.value), procedure.cutoff
-        )
+        terms = ProcedureTerms(procedure.code, procedure.time.amount, procedure.time.unit, procedure.cutoff)
         state, events = submit(
             ctx,
             code=code,
