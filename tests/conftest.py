@@ -1,7 +1,8 @@
 """Shared fixtures. Every database test runs on SQLite and on a real PostgreSQL (see tests/pg.py).
 
-Sections: time · databases. Database fixtures: `db` (both databases, every table, empty), `sqlite_db`
-(SQLite only), `empty_db` (both databases, no tables: for migrations).
+Sections: time · databases · seeded databases. Database fixtures: `db` (both databases, every table, empty),
+`sqlite_db` (SQLite only), `empty_db` (both databases, no tables: for migrations), `seeded_db` (both databases
+with the real units, workflows, catalog and demo accounts; the API and browser tests use it).
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ import pytest
 from sqlalchemy import MetaData
 
 from motcua.domain.clock import VN_TZ, FixedClock
+from motcua.services.seed import ensure_demo_accounts, setup_reference_data
 from motcua.store.db import Database
 from motcua.store.schema import load_all
 from tests import pg
@@ -150,3 +152,49 @@ def _sqlite_copy(template: Path, tmp_path: Path) -> Iterator[Database]:
     database = Database(f"sqlite:///{path}")
     yield database
     database.dispose()
+
+
+# --- seeded databases -----------------------------------------------------------------------------------
+
+SEED_TIME = datetime(2026, 1, 5, 8, 0, tzinfo=VN_TZ)
+
+
+def seed_reference_data(database: Database) -> None:
+    """The real units, workflows and catalog, and the demo accounts (password `DEMO_PASSWORD`)."""
+    setup_reference_data(database, now=SEED_TIME)
+    ensure_demo_accounts(database, now=SEED_TIME)
+
+
+@pytest.fixture(scope="session")
+def seeded_sqlite_template(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Path:
+    """A seeded SQLite file, made once per session; tests get copies of it."""
+    path = tmp_path_factory.mktemp("seeded") / "seeded.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+    seed_reference_data(database)
+    database.dispose()
+    return path
+
+
+@pytest.fixture(scope="session")
+def seeded_pg_template(pg_server: pg.PgServer, pg_template: str, schema: MetaData) -> Iterator[str]:
+    """Name of a seeded PostgreSQL database to clone (never connect to it)."""
+    name = f"{pg_server.name_prefix}_seeded"
+    database = Database(pg_server.create_database(name, template=pg_template))
+    seed_reference_data(database)
+    database.dispose()
+    yield name
+    pg_server.drop_database(name)
+
+
+@pytest.fixture(params=DATABASES)
+def seeded_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A fresh copy of the seeded database: SQLite, then PostgreSQL."""
+    if request.param == "sqlite":
+        path = tmp_path / "seeded.sqlite3"
+        shutil.copyfile(request.getfixturevalue("seeded_sqlite_template"), path)
+        database = Database(f"sqlite:///{path}")
+        yield database
+        database.dispose()
+    else:
+        yield from _new_pg_database(request, template=request.getfixturevalue("seeded_pg_template"))

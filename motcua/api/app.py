@@ -7,7 +7,7 @@ synchronous (SQLAlchemy Core) and runs in Litestar's thread pool (`sync_to_threa
 from __future__ import annotations
 
 import logging
-from typing import Annotated, Any
+from typing import Annotated, Any, Literal
 
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import State, UploadFile
@@ -20,14 +20,17 @@ from litestar.params import Body, FromPath, FromQuery, JSONBody, QueryParameter,
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 from pydantic import BaseModel, Field
 
+from motcua.api.documents import document_routes
+from motcua.api.gateway import gateway_routes
 from motcua.domain.errors import DomainError, InvalidInput, Unauthenticated
 from motcua.domain.lifecycle import Action, Actor, Channel
 from motcua.services import dossiers as dossier_service
-from motcua.services.catalog import get_procedure, list_fields, search_procedures
+from motcua.services.catalog import MAX_PAGE_SIZE, get_procedure, list_fields, search_procedures
 from motcua.services.files import MAX_UPLOAD_BYTES
 from motcua.services.identity import actor_for_token, login
 from motcua.services.runtime import Runtime
 from motcua.services.units import list_units
+from motcua.web import csrf_config, security_headers, template_config, web_routes, with_html_errors
 
 log = logging.getLogger("motcua.api")
 
@@ -135,11 +138,14 @@ class ActionIn(BaseModel):
 Rt = SkipValidation[Runtime]
 Who = SkipValidation[Actor]
 Limit = Annotated[int, QueryParameter(ge=1, le=200)]
+# Fix: the catalog pages at most MAX_PAGE_SIZE, but the API documented and accepted 200, then failed.
+CatalogLimit = Annotated[int, QueryParameter(ge=1, le=MAX_PAGE_SIZE)]
 Offset = Annotated[int, QueryParameter(ge=0)]
 Text100 = Annotated[str | None, QueryParameter(max_length=100)]
 Text200 = Annotated[str | None, QueryParameter(max_length=200)]
 Text300 = Annotated[str | None, QueryParameter(max_length=300)]
 Status10 = Annotated[int | None, QueryParameter(ge=1, le=10)]
+View = Annotated[Literal["full", "summary"], QueryParameter()]
 
 
 @post("/api/v1/auth/token", sync_to_thread=True, tags=["auth"], status_code=200)
@@ -188,7 +194,7 @@ def procedures(
     level: FromQuery[str | None] = None,
     ministry: FromQuery[str | None] = None,
     online_only: FromQuery[bool] = False,
-    limit: Limit = 20,
+    limit: CatalogLimit = 20,
     offset: Offset = 0,
 ) -> dict[str, Any]:
     """Search the catalog (accent-insensitive) with filters and pagination."""
@@ -253,11 +259,14 @@ def dossier(code: FromPath[str], actor: Who, rt: Rt) -> dict[str, Any]:
 
 
 @post("/api/v1/dossiers/{code:str}/actions", sync_to_thread=True, tags=["dossiers"], status_code=200)
-def dossier_action(code: FromPath[str], data: JSONBody[ActionIn], actor: Who, rt: Rt) -> dict[str, Any]:
-    """Take one action on a dossier; the response lists the actions now allowed."""
+def dossier_action(
+    code: FromPath[str], data: JSONBody[ActionIn], actor: Who, rt: Rt, view: View = "full"
+) -> dict[str, Any]:
+    """Take one action on a dossier; the response lists the actions now allowed. `view=summary` leaves out
+    the form data, files and history (a lighter answer for desk tools that move many dossiers)."""
     if data.action is Action.SUBMIT:
         raise InvalidInput("dossier.already_submitted", "Hồ sơ đã được nộp.")
-    return dossier_service.act(rt, actor, code, data.action, data.payload)
+    return dossier_service.act(rt, actor, code, data.action, data.payload, summary=view == "summary")
 
 
 @post("/api/v1/dossiers/{code:str}/files", sync_to_thread=True, tags=["dossiers"], status_code=201)
@@ -330,6 +339,9 @@ def area_routes() -> list[Any]:
     """Route handlers of the other areas (pages, documents, data-sharing gateway): one line per area."""
     routes: list[Any] = []
     # --- area registrations ---
+    routes += document_routes()  # documents: verification, signed PDFs (motcua/api/documents.py)
+    routes += web_routes()  # pages: citizen portal, officer workspace (motcua/web)
+    routes += gateway_routes()  # data-sharing gateway: prefill, bundles (motcua/api/gateway.py)
     return routes
 
 
@@ -341,13 +353,19 @@ def create_app(runtime: Runtime, *, extra_routes: list[Any] | None = None) -> Li
             "actor": Provide(_actor, sync_to_thread=True),
         },
         state=State({"runtime": runtime}),
-        exception_handlers={
-            DomainError: _domain_error,
-            ValidationException: _validation_error,
-            NotAuthorizedException: _http_error,
-            HTTPException: _http_error,
-            Exception: _internal_error,
-        },
+        # Page requests get HTML error pages; /api/ keeps these JSON handlers (motcua/web/errors.py).
+        exception_handlers=with_html_errors(
+            {
+                DomainError: _domain_error,
+                ValidationException: _validation_error,
+                NotAuthorizedException: _http_error,
+                HTTPException: _http_error,
+                Exception: _internal_error,
+            }
+        ),
+        template_config=template_config(),
+        csrf_config=csrf_config(),  # pages only: /api/ is excluded (bearer tokens, no cookies)
+        before_send=[security_headers],
         openapi_config=OpenAPIConfig(
             title="motcua API",
             version="1",

@@ -38,6 +38,21 @@ from motcua.cli.server import serve_cmd as _serve_command  # noqa: E402 - regist
 
 cli.add_command(_db_commands)
 cli.add_command(_serve_command)
+from motcua.cli.documents import documents as _documents_commands  # noqa: E402 - registration block
+
+cli.add_command(_documents_commands)
+# import and bench commands (issue #6)
+from motcua.cli.bench import bench_group as _bench_commands  # noqa: E402 - registration block
+from motcua.cli.importer import import_group as _import_commands  # noqa: E402 - registration block
+
+cli.add_command(_import_commands)
+cli.add_command(_bench_commands)
+# sandbox and worker commands (data-sharing gateway)
+from motcua.cli.sandbox import sandbox_cmd as _sandbox_command  # noqa: E402 - registration block
+from motcua.cli.worker import worker_cmd as _worker_command  # noqa: E402 - registration block
+
+cli.add_command(_sandbox_command)
+cli.add_command(_worker_command)
 
 
 def main() -> None:

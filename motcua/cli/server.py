@@ -52,6 +52,12 @@ def setup_cmd(demo: bool) -> None:
 def serve_cmd(host: str, port: int, workers: int) -> None:
     import uvicorn
 
+    # --- data-sharing gateway (development): without MOTCUA_REGISTRY_URL, start the registry sandbox and
+    # the outbox worker in this process so the demo auto-fills and syncs (MOTCUA_SANDBOX=off to disable).
+    from motcua.cli.sandbox import start_development_services
+
+    _services = start_development_services()  # kept referenced while the server runs
+    # --- end data-sharing gateway
     click.echo(f"motcua đang chạy tại http://{host}:{port} (CSDL: {database_url().split('@')[-1]})")
     uvicorn.run(
         "motcua.api.asgi:app", host=host, port=port, workers=workers, log_level="info", proxy_headers=False

@@ -292,6 +292,7 @@ class BusinessCalendar:
                 day=clash[0].isoformat(),
             )
         self._day_length = office_hours.day_length
+        self._periods: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
 
     @classmethod
     def vietnam(cls, years: range | None = None) -> BusinessCalendar:
@@ -469,17 +470,25 @@ class BusinessCalendar:
 
     # ---- internals --------------------------------------------------------------------------------
 
-    def _office_periods(self, d: date) -> list[tuple[datetime, datetime]]:
-        """The office periods of `d` in UTC; empty on a non-working day."""
-        if not self.is_working_day(d):
-            return []
-        return [
-            (
-                datetime.combine(d, opening, tzinfo=self.tz).astimezone(UTC),
-                datetime.combine(d, closing, tzinfo=self.tz).astimezone(UTC),
+    def _office_periods(self, d: date) -> tuple[tuple[datetime, datetime], ...]:
+        """The office periods of `d` in UTC; empty on a non-working day. Memoised per day: every deadline
+        scans days, and building them (zone conversions) was most of a deadline's cost."""
+        periods = self._periods.get(d)
+        if periods is None:
+            if len(self._periods) > _PERIODS_CACHE_DAYS:
+                self._periods.clear()
+            periods = self._periods[d] = (
+                tuple(
+                    (
+                        datetime.combine(d, opening, tzinfo=self.tz).astimezone(UTC),
+                        datetime.combine(d, closing, tzinfo=self.tz).astimezone(UTC),
+                    )
+                    for opening, closing in self.office_hours.periods
+                )
+                if self.is_working_day(d)
+                else ()
             )
-            for opening, closing in self.office_hours.periods
-        ]
+        return periods
 
     def _free_segments(
         self, begin: datetime, pauses: Sequence[_MergedPause]
@@ -528,6 +537,9 @@ class BusinessCalendar:
             if opening <= local <= closing:
                 return local.astimezone(self.tz)
         return self.next_opening(local)
+
+
+_PERIODS_CACHE_DAYS = 20_000  # about 55 years of days: bounded memory, no eviction in practice
 
 
 @functools.lru_cache(maxsize=8)

@@ -327,6 +327,14 @@ class CityDocument:
     name: str
     required: bool
     quantity: str | None
+    # registry data that can replace the paper ("only once"), e.g. "civil_status.birth"; see domain.registry
+    satisfied_by: str | None = None
+
+    def to_dict(self) -> dict[str, Any]:
+        data: dict[str, Any] = {"name": self.name, "required": self.required, "quantity": self.quantity}
+        if self.satisfied_by is not None:  # only when set: unchanged entries keep their content hash
+            data["satisfied_by"] = self.satisfied_by
+        return data
 
 
 @dataclass(frozen=True)
@@ -376,9 +384,7 @@ class CityProcedure:
             "fee": {"amount_vnd": self.fee_vnd, "text": self.fee_text},
             "form": self.form,
             "form_schema": self.form_schema,
-            "documents": [
-                {"name": d.name, "required": d.required, "quantity": d.quantity} for d in self.documents
-            ],
+            "documents": [d.to_dict() for d in self.documents],
             "results": list(self.results),
             "life_events": list(self.life_events),
             "field_vi": self.field_vi,
@@ -412,7 +418,8 @@ class CityProcedure:
             form=data["form"],
             form_schema=data["form_schema"],
             documents=tuple(
-                CityDocument(d["name"], bool(d["required"]), d["quantity"]) for d in data["documents"]
+                CityDocument(d["name"], bool(d["required"]), d["quantity"], d.get("satisfied_by"))
+                for d in data["documents"]
             ),
             results=tuple(data["results"]),
             life_events=tuple(data["life_events"]),
@@ -856,9 +863,12 @@ def _documents(r: _EntryReader) -> tuple[CityDocument, ...]:
     return tuple(documents)
 
 
+_SATISFIED_BY = re.compile(r"^(?:related:)?[a-z_]+\.[a-z_]+$")
+
+
 def _document(r: _EntryReader, where: str, item: Any) -> CityDocument | None:
-    if not isinstance(item, Mapping) or set(item) - {"name", "required", "quantity"}:
-        r.fail("catalog.bad_field", where, "phải có dạng {name, required, quantity}.")
+    if not isinstance(item, Mapping) or set(item) - {"name", "required", "quantity", "satisfied_by"}:
+        r.fail("catalog.bad_field", where, "phải có dạng {name, required, quantity, satisfied_by?}.")
         return None
     required = item.get("required", True)
     if not isinstance(required, bool):
@@ -866,7 +876,15 @@ def _document(r: _EntryReader, where: str, item: Any) -> CityDocument | None:
         return None
     name = r.text(f"{where}.name", item.get("name"))
     quantity = r.text(f"{where}.quantity", item.get("quantity"), required=False)
-    return CityDocument(name, required, quantity) if name is not None else None
+    satisfied_by = item.get("satisfied_by")
+    if satisfied_by is not None and not (isinstance(satisfied_by, str) and _SATISFIED_BY.match(satisfied_by)):
+        r.fail(
+            "catalog.bad_field",
+            f"{where}.satisfied_by",
+            f"{satisfied_by!r} phải có dạng <nguồn>.<phần hồ sơ>, ví dụ civil_status.birth.",
+        )
+        return None
+    return CityDocument(name, required, quantity, satisfied_by) if name is not None else None
 
 
 def _life_events(r: _EntryReader) -> tuple[str, ...]:

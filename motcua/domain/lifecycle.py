@@ -383,7 +383,7 @@ def decide(state: DossierState, command: Command, ctx: Context) -> tuple[Dossier
     _check_state_rules(state, action, ctx)
     handler = _HANDLERS[action]
     new_state, data = handler(state, step, command, ctx, at)
-    new_state = dataclasses.replace(new_state, version=state.version + 1, last_event_at=at)
+    new_state = _replace(new_state, version=state.version + 1, last_event_at=at)
     event = Event(
         seq=new_state.version,
         type=action,
@@ -506,7 +506,7 @@ def _enter(state: DossierState, step_id: str, ctx: Context, at: datetime, **chan
         # Fix: counted from `at`, so a step entered at an acceptance after the cut-off got working time
         # before the clock had started.
         step_due = cal.add_working_time(cal.next_opening(max(at, state.clock_start)), legal)
-    return dataclasses.replace(
+    return _replace(
         state,
         step=step.id,
         step_unit_id=ctx.resolve_unit(step.unit),
@@ -522,7 +522,7 @@ def _route(
 ) -> DossierState:
     target = step.routes[action]
     if target == END:
-        return dataclasses.replace(state, step_entered_at=at, step_due_at=None, assignee_id=None, **kw)
+        return _replace(state, step_entered_at=at, step_due_at=None, assignee_id=None, **kw)
     return _enter(state, target, ctx, at, **kw)
 
 
@@ -532,7 +532,7 @@ def _accept(
     cal = ctx.calendar
     clock_start = cal.start_instant(at, state.cutoff)
     due = _legal_due(cal, state.terms, clock_start)
-    accepted = dataclasses.replace(state, accepted_at=at, clock_start=clock_start, due_at=due)
+    accepted = _replace(state, accepted_at=at, clock_start=clock_start, due_at=due)
     new = _route(accepted, step, RouteAction.ACCEPT, ctx, at, status=Status.ACCEPTED)
     return new, {"note": str(cmd.payload.get("note") or ""), "due_at": due.isoformat()}
 
@@ -572,7 +572,7 @@ def _assign(
     if not assignee:
         raise InvalidInput("dossier.assignee_required", "Cần chọn cán bộ được phân công.")
     status = Status.IN_PROCESS if state.status is Status.ACCEPTED else state.status
-    return dataclasses.replace(state, assignee_id=assignee, status=status), {"assignee_id": assignee}
+    return _replace(state, assignee_id=assignee, status=status), {"assignee_id": assignee}
 
 
 def _forward(
@@ -591,7 +591,7 @@ def _send_back(
 
 
 def _pause(state: DossierState, status: Status, at: datetime) -> DossierState:
-    return dataclasses.replace(state, status=status, paused_at=at, resume_status=state.status)
+    return _replace(state, status=status, paused_at=at, resume_status=state.status)
 
 
 def _request_supplement(
@@ -604,7 +604,7 @@ def _request_supplement(
         )
     reason = _reason(cmd, required=False)
     new = _pause(state, Status.SUPPLEMENT_REQUESTED, at)
-    new = dataclasses.replace(new, supplement_requests=state.supplement_requests + 1)
+    new = _replace(new, supplement_requests=state.supplement_requests + 1)
     return new, {"missing": missing, "reason": reason}
 
 
@@ -620,7 +620,7 @@ def _resume(state: DossierState, ctx: Context, at: datetime) -> DossierState:
         paused_from, resumed_from = max(paused_at, state.clock_start), max(at, state.clock_start)
         due = _extend(cal, state.due_at, paused_from, resumed_from)
         step_due = _extend(cal, state.step_due_at, paused_from, resumed_from)
-    return dataclasses.replace(
+    return _replace(
         state,
         status=state.resume_status,
         resume_status=None,
@@ -695,7 +695,7 @@ def _issue_result(
         raise InvalidInput("dossier.bad_result", "Kết quả phải là một đối tượng gồm các trường và giá trị.")
     new = _route(state, step, RouteAction.ISSUE_RESULT, ctx, at, status=Status.RESOLVED, resolved_at=at)
     if new.outcome is None:
-        new = dataclasses.replace(new, outcome="approved")
+        new = _replace(new, outcome="approved")
     return new, {"result": dict(result), "note": str(cmd.payload.get("note") or "")}
 
 
@@ -721,7 +721,7 @@ def _close(status: Status, *, reason_required: bool = True) -> Handler:
     ) -> tuple[DossierState, dict[str, Any]]:
         reason = _reason(cmd, required=reason_required)
         pauses = state.pauses if state.paused_at is None else (*state.pauses, (state.paused_at, at))
-        new = dataclasses.replace(
+        new = _replace(
             state,
             status=status,
             closed_at=at,
@@ -751,7 +751,7 @@ def _apologise(
         raise InvalidInput(
             "dossier.new_due_not_later", "Ngày hẹn mới phải muộn hơn hạn hiện tại và thời điểm xin lỗi."
         )
-    new = dataclasses.replace(state, due_at=new_due, apologies=state.apologies + 1)
+    new = _replace(state, due_at=new_due, apologies=state.apologies + 1)
     previous = state.due_at.isoformat()
     return new, {"reason": reason, "previous_due_at": previous, "new_due_at": new_due.isoformat()}
 
@@ -784,7 +784,13 @@ assert {a.value for a in RouteAction} | {a.value for a in StepAction} <= {a.valu
 _FIELDS = {f.name: f for f in dataclasses.fields(DossierState)}
 
 
+# Values that encode to themselves, by exact type: the common case, answered before the isinstance chain.
+_PLAIN = frozenset({str, int, bool, type(None)})
+
+
 def _encode(value: Any) -> Any:
+    if type(value) in _PLAIN:
+        return value
     if isinstance(value, datetime):
         return value.isoformat()
     if isinstance(value, time):
@@ -820,6 +826,19 @@ def _decode(name: str, value: Any) -> Any:
     return value
 
 
+def _replace(state: DossierState, **changes: Any) -> DossierState:
+    """`dataclasses.replace` for the engine's hot path: a copy of the fields with `changes` applied, without
+    re-running the generated `__init__` of a 33-field frozen dataclass (measured ~20× faster; the engine
+    replaces the state several times per transition)."""
+    unknown = changes.keys() - _FIELDS.keys()
+    if unknown:
+        raise TypeError(f"DossierState has no field(s) {sorted(unknown)}")
+    new = object.__new__(DossierState)
+    new.__dict__.update(state.__dict__)
+    new.__dict__.update(changes)
+    return new
+
+
 def state_to_dict(state: DossierState) -> dict[str, Any]:
     return {name: _encode(getattr(state, name)) for name in _FIELDS}
 
@@ -829,7 +848,12 @@ def state_from_dict(data: Mapping[str, Any]) -> DossierState:
 
 
 def diff(old: DossierState, new: DossierState) -> dict[str, Any]:
-    return {name: _encode(getattr(new, name)) for name in _FIELDS if getattr(old, name) != getattr(new, name)}
+    before = old.__dict__  # unchanged fields are the same objects (see `_replace`): `is` settles most
+    return {
+        name: _encode(value)
+        for name, value in new.__dict__.items()
+        if before[name] is not value and before[name] != value
+    }
 
 
 def replay(events: Sequence[Event]) -> DossierState:

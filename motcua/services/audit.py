@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Row, func, insert, select, update
+from sqlalchemy import Connection, LargeBinary, Row, bindparam, func, insert, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from motcua.domain.audit import (
@@ -18,6 +18,7 @@ from motcua.domain.audit import (
     ChainEntry,
     ChainHead,
     Problem,
+    canonical,
     chain_for,
     jsonable,
     seal,
@@ -30,6 +31,7 @@ DEFAULT_CHAINS = 8
 # The columns an entry's hash covers, besides chain and seq.
 HASHED_COLUMNS = ("at", "actor_id", "actor_role", "action", "object_type", "object_id", "unit_id", "data")
 _CHAINS_CACHE_KEY = "motcua.audit.chains"  # K, cached on each pooled DBAPI connection (it never changes)
+_HELD_CHAIN_KEY = "motcua.audit.held"  # (transaction, chain) of the head the current transaction locked
 
 
 @dataclass(frozen=True)
@@ -54,10 +56,12 @@ def append_audit(
 ) -> int:
     """Append one entry and return its id. Call it inside the transaction that makes the change.
 
-    The entry commits or rolls back with the change. On PostgreSQL the chain's head row stays locked until
-    that transaction ends, so append late in the transaction; a transaction that audits several objects
-    may lock several chains — append them in a consistent order (e.g. sorted by object id) to avoid
-    deadlocks between concurrent transactions.
+    The entry commits or rolls back with the change. The first entry of a transaction goes to the chain of
+    its object (`chain_for`); later entries of the same transaction join that chain. So a transaction locks
+    one chain head, however many objects it audits, and concurrent transactions cannot deadlock on the
+    heads. (Locking each object's own chain deadlocked under load: an action auditing the dossier, then the
+    document it issued, took two heads in an order another transaction could reverse.) On PostgreSQL the
+    head stays locked until the transaction ends, so append late in the transaction.
     """
     fields = {
         "at": at,
@@ -69,13 +73,81 @@ def append_audit(
         "unit_id": jsonable(unit_id),
         "data": jsonable(dict(data)),
     }
-    chain, head = _lock_head(conn, str(fields["object_id"]))
+    chain = _transaction_chain(conn, str(fields["object_id"]))
+    if conn.dialect.name == "postgresql":
+        entry_id = _append_in_one_statement(conn, chain, fields)
+        if entry_id is not None:
+            return entry_id
+        chain = _transaction_chain(conn, str(fields["object_id"]))  # the heads may have been recreated
+    head = _lock_head(conn, chain)
     entry = seal(chain, head.seq + 1, head.hash, fields)
     stored = {"chain": chain, "seq": entry.seq, "prev_hash": entry.prev_hash, "hash": entry.hash, **fields}
     entry_id = conn.execute(insert(audit_log).values(stored).returning(audit_log.c.id)).scalar_one()
     conn.execute(
         update(audit_heads).where(audit_heads.c.chain == chain).values(seq=entry.seq, hash=entry.hash)
     )
+    return int(entry_id)
+
+
+def _transaction_chain(conn: Connection, object_id: str) -> int:
+    """The chain this transaction appends to: the one it holds already, else the object's."""
+    transaction = conn.get_transaction()
+    held = conn.info.get(_HELD_CHAIN_KEY)
+    if held is not None and held[0] is transaction:
+        return int(held[1])
+    chains = conn.info.get(_CHAINS_CACHE_KEY) or ensure_audit_chains(conn)
+    chain = chain_for(object_id, chains)
+    conn.info[_CHAINS_CACHE_KEY] = chains
+    conn.info[_HELD_CHAIN_KEY] = (transaction, chain)
+    return chain
+
+
+# One round trip on PostgreSQL: lock the head, hash the entry onto it, insert it and move the head. The
+# hash is the domain's (`entry_hash`): SHA-256 over the previous hash and the canonical fields, whose text
+# is built here around the sequence number, the only part that depends on the head.
+_APPEND = text(
+    """
+    WITH head AS (
+        SELECT chain, seq + 1 AS seq, hash AS prev_hash FROM audit_heads WHERE chain = :chain FOR UPDATE
+    ), entry AS (
+        SELECT chain, seq, prev_hash,
+               encode(sha256(convert_to(prev_hash, 'UTF8') || :before || convert_to(seq::text, 'UTF8')
+                             || :after), 'hex') AS hash
+        FROM head
+    ), stored AS (
+        INSERT INTO audit_log (chain, seq, at, actor_id, actor_role, action, object_type, object_id, unit_id,
+                               data, prev_hash, hash)
+        SELECT chain, seq, :at, :actor_id, :actor_role, :action, :object_type, :object_id, :unit_id,
+               :data, prev_hash, hash
+        FROM entry
+        RETURNING id, seq, hash
+    ), moved AS (
+        UPDATE audit_heads SET seq = stored.seq, hash = stored.hash FROM stored WHERE audit_heads.chain = :chain
+    )
+    SELECT id FROM stored
+    """
+).bindparams(
+    bindparam("before", type_=LargeBinary),
+    bindparam("after", type_=LargeBinary),
+    bindparam("at", type_=audit_log.c.at.type),
+    bindparam("data", type_=audit_log.c.data.type),
+)
+_SEQ_MARK = -987_654_321_987  # stands for the sequence number while the canonical text is split around it
+
+
+def _append_in_one_statement(conn: Connection, chain: int, fields: Mapping[str, Any]) -> int | None:
+    """None when the canonical text cannot be split around the sequence number (then: three statements)."""
+    text_bytes = canonical({**fields, "chain": chain, "seq": _SEQ_MARK})
+    mark = f'"seq":{_SEQ_MARK}'.encode()
+    if text_bytes.count(mark) != 1:
+        return None
+    before, after = text_bytes.split(mark)
+    params = {**fields, "chain": chain, "before": before + b'"seq":', "after": after}
+    entry_id = conn.execute(_APPEND, params).scalar_one_or_none()
+    if entry_id is None:  # no head row: the chains were recreated since K was cached
+        conn.info.pop(_CHAINS_CACHE_KEY, None)
+        conn.info.pop(_HELD_CHAIN_KEY, None)
+        return None
     return int(entry_id)
 
 
@@ -132,18 +204,15 @@ def audit_trail(conn: Connection, object_type: str, object_id: str | int) -> lis
     return [dict(row._mapping) for row in conn.execute(query)]
 
 
-def _lock_head(conn: Connection, object_id: str) -> tuple[int, ChainHead]:
-    """The chain for `object_id` and its head, locked until the transaction ends (SQLite: already serial)."""
-    for _ in range(2):
-        chains = conn.info.get(_CHAINS_CACHE_KEY) or ensure_audit_chains(conn)
-        chain = chain_for(object_id, chains)
-        query = select(audit_heads.c.seq, audit_heads.c.hash).where(audit_heads.c.chain == chain)
-        head = conn.execute(query.with_for_update()).one_or_none()
-        if head is not None:
-            conn.info[_CHAINS_CACHE_KEY] = chains
-            return chain, ChainHead(chain, head.seq, head.hash)
+def _lock_head(conn: Connection, chain: int) -> ChainHead:
+    """The chain's head, locked until the transaction ends (SQLite: transactions are serial already)."""
+    query = select(audit_heads.c.seq, audit_heads.c.hash).where(audit_heads.c.chain == chain)
+    head = conn.execute(query.with_for_update()).one_or_none()
+    if head is None:
         conn.info.pop(_CHAINS_CACHE_KEY, None)  # the heads were recreated since K was cached
-    raise RuntimeError(f"audit chain {chain} has no head row")
+        conn.info.pop(_HELD_CHAIN_KEY, None)
+        raise RuntimeError(f"audit chain {chain} has no head row")
+    return ChainHead(chain, head.seq, head.hash)
 
 
 def _count_heads(conn: Connection) -> int:

@@ -316,8 +316,11 @@ def _record(
 # ---------------------------------------------------------------- act
 
 
-def act(rt: Runtime, actor: Actor, code: str, action: Action, payload: Mapping[str, Any]) -> dict[str, Any]:
-    """Apply one action to a dossier; Conflict if someone changed it in between."""
+def act(
+    rt: Runtime, actor: Actor, code: str, action: Action, payload: Mapping[str, Any], *, summary: bool = False
+) -> dict[str, Any]:
+    """Apply one action to a dossier; Conflict if someone changed it in between. `summary`: answer without
+    form data, files and history (two queries and most of the response less; bench/README.md)."""
     now = rt.clock.now()
     with rt.db.transaction() as conn:
         row = _load_row(conn, code, for_update=True)
@@ -340,7 +343,7 @@ def act(rt: Runtime, actor: Actor, code: str, action: Action, payload: Mapping[s
                 "dossier.concurrent_update", "Hồ sơ vừa được người khác cập nhật; hãy tải lại và thử lại."
             )
         _record(conn, rt, row["id"], new_state, events, actor, workflow.step(state.step).role, payload)
-        return _view(conn, rt, units, workflow, row["id"], actor)
+        return _view(conn, rt, units, workflow, row["id"], actor, summary=summary)
 
 
 def _check_assignee(conn: Connection, state: DossierState, wf: Workflow, payload: Mapping[str, Any]) -> None:
@@ -409,7 +412,7 @@ def add_file(
             conn,
             at=now,
             actor_id=actor.id,
-            actor_role=",".join(sorted(r.value for r in actor.roles)) or actor.kind.value,
+            actor_role=actor.kind.value,  # one short word: the column holds a role, not a list of roles
             action="dossier.file_added",
             object_type="dossier",
             object_id=row["code"],
@@ -520,13 +523,20 @@ def _unit_ref(units: UnitDirectory, unit_id: str) -> dict[str, str]:
 
 
 def _view(
-    conn: Connection, rt: Runtime, units: UnitDirectory, wf: Workflow, dossier_id: int, actor: Actor
+    conn: Connection,
+    rt: Runtime,
+    units: UnitDirectory,
+    wf: Workflow,
+    dossier_id: int,
+    actor: Actor,
+    *,
+    summary: bool = False,
 ) -> dict[str, Any]:
     row = conn.execute(select(dossiers).where(dossiers.c.id == dossier_id)).mappings().one()
     state = state_from_dict(row["state"])
     ctx = _context(rt, units, wf, state.receiving_unit_id, state.competent_unit_id)
     step = wf.step(state.step)
-    return {
+    view = {
         "code": state.code,
         "procedure": {"code": row["procedure_code"], "name": row["procedure_name"]},
         "status": {"code": int(state.status), "label": state.status.label_vi},
@@ -550,7 +560,7 @@ def _view(
         "paused": state.paused_at is not None,
         "apologies": state.apologies,
         "form_data": row["form_data"],
-        "files": dossier_file_list(conn, dossier_id),
+        "files": None if summary else dossier_file_list(conn, dossier_id),
         "version": state.version,
         "allowed_actions": [a.value for a in allowed_actions(state, actor, ctx)],
         "history": [
@@ -564,8 +574,14 @@ def _view(
                 "data": e.data,
             }
             for e in history(conn, dossier_id)
-        ],
+        ]
+        if not summary
+        else None,
     }
+    if summary:
+        for heavy in ("form_data", "files", "history"):
+            del view[heavy]
+    return view
 
 
 def list_dossiers(
@@ -655,7 +671,11 @@ def track(rt: Runtime, code: str) -> dict[str, Any]:
     """What anyone holding the dossier code may see: status and dates, no personal data."""
     parse_dossier_code(code.strip())
     with rt.db.read() as conn:
-        row = _load_row(conn, code)
+        # Only the columns shown: the whole row (form data, 28 columns) made most of a lookup's cost.
+        columns = (dossiers.c.procedure_code, dossiers.c.procedure_name, dossiers.c.state)
+        row = conn.execute(select(*columns).where(dossiers.c.code == code.strip())).mappings().first()
+        if row is None:
+            raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
         state = state_from_dict(row["state"])
         units = rt.directory(conn, rt.clock.now().date())
         return {

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from motcua.domain.lifecycle import Actor, DossierState, Event
+from motcua.services.documents import issue_on_event
 
 if TYPE_CHECKING:
     from motcua.services.runtime import Runtime
@@ -37,4 +38,8 @@ def default_hooks() -> list[EventHook]:
     """The hooks every runtime starts with: one line per area."""
     hooks: list[EventHook] = []
     # --- hook registrations ---
+    hooks.append(issue_on_event)  # documents: receipts, slips and results, signed (services/documents)
+    from motcua.services.bundles import dossier_event_hook  # gateway (imported here: bundles use dossiers)
+
+    hooks.append(dossier_event_hook)  # gateway: prefill recorded on the dossier, Decree 63 bundles advance
     return hooks

@@ -6,6 +6,7 @@ import hashlib
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from time import monotonic
 from typing import Any
 
 from argon2 import PasswordHasher
@@ -117,26 +118,43 @@ def login(
 
 
 def revoke(conn: Connection, *, token: str, now: datetime) -> None:
-    conn.execute(
-        update(api_tokens).where(api_tokens.c.token_hash == _token_hash(token)).values(revoked_at=now)
-    )
+    digest = _token_hash(token)
+    _actors.pop(digest, None)  # this process at once; other server processes within ACTOR_CACHE_SECONDS
+    conn.execute(update(api_tokens).where(api_tokens.c.token_hash == digest).values(revoked_at=now))
+
+
+# token hash → (monotonic time cached, actor, token expiry). Every authenticated request looked its token up
+# in its own transaction; the cache skips that for a few seconds. Bounded staleness: a token revoked (or a
+# user deactivated) through another server process keeps working there for at most ACTOR_CACHE_SECONDS.
+ACTOR_CACHE_SECONDS = 5.0
+_ACTOR_CACHE_SIZE = 10_000
+_actors: dict[str, tuple[float, Actor, datetime]] = {}
 
 
 def actor_for_token(conn: Connection, *, token: str, now: datetime) -> Actor:
+    digest = _token_hash(token)
+    cached = _actors.get(digest)
+    if cached is not None and monotonic() - cached[0] < ACTOR_CACHE_SECONDS and now < cached[2]:
+        return cached[1]
     row = (
         conn.execute(
             select(users, api_tokens.c.expires_at, api_tokens.c.revoked_at)
             .join(api_tokens, api_tokens.c.user_id == users.c.id)
-            .where(api_tokens.c.token_hash == _token_hash(token))
+            .where(api_tokens.c.token_hash == digest)
         )
         .mappings()
         .first()
     )
     if row is None or row["revoked_at"] is not None or row["expires_at"] <= now or not row["active"]:
+        _actors.pop(digest, None)
         raise Unauthenticated(
             "auth.invalid_token", "Phiên đăng nhập không hợp lệ hoặc đã hết hạn; hãy đăng nhập lại."
         )
-    return actor_from_row(dict(row))
+    actor = actor_from_row(dict(row))
+    if len(_actors) >= _ACTOR_CACHE_SIZE:
+        _actors.clear()
+    _actors[digest] = (monotonic(), actor, row["expires_at"])
+    return actor
 
 
 def actor_from_row(row: dict[str, Any]) -> Actor:

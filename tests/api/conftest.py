@@ -1,10 +1,10 @@
-"""API fixtures: a database seeded with the real units, workflows and catalog (once per session per backend,
+"""API fixtures (the seeded database `seeded_db` lives in tests/conftest.py: once per session per backend,
 cloned per test), a runtime with a fixed clock, and an HTTP client on the real Litestar app."""
 
 from __future__ import annotations
 
 import copy
-import shutil
+import secrets
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -13,63 +13,22 @@ from typing import Any
 
 import pytest
 from litestar.testing import TestClient
-from sqlalchemy import MetaData, func, select
+from sqlalchemy import func, select
 
 from motcua.api.app import create_app
 from motcua.domain.calendar import BusinessCalendar
 from motcua.domain.clock import VN_TZ, FixedClock
 from motcua.domain.lifecycle import ActorKind
 from motcua.domain.workflow import Role
-from motcua.services.identity import create_user
 from motcua.services.files import LocalBlobStore
+from motcua.services.identity import TOKEN_LIFETIME, _token_hash, create_user
 from motcua.services.runtime import Runtime
-from motcua.services.seed import DEMO_PASSWORD, ensure_demo_accounts, setup_reference_data
+from motcua.services.seed import DEMO_PASSWORD
 from motcua.store.db import Database
 from motcua.store.schema.audit import audit_log
 from motcua.store.schema.dossiers import dossier_counters, dossier_events, dossiers
-from motcua.store.schema.identity import users
-from tests import pg
-from tests.conftest import DATABASES, _new_pg_database
-
-SEED_TIME = datetime(2026, 1, 5, 8, 0, tzinfo=VN_TZ)
-
-
-def _seed(database: Database) -> None:
-    setup_reference_data(database, now=SEED_TIME)
-    ensure_demo_accounts(database, now=SEED_TIME)
-
-
-@pytest.fixture(scope="session")
-def seeded_sqlite_template(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Path:
-    path = tmp_path_factory.mktemp("seeded") / "seeded.sqlite3"
-    shutil.copyfile(sqlite_template, path)
-    database = Database(f"sqlite:///{path}")
-    _seed(database)
-    database.dispose()
-    return path
-
-
-@pytest.fixture(scope="session")
-def seeded_pg_template(pg_server: pg.PgServer, pg_template: str, schema: MetaData) -> Iterator[str]:
-    name = f"{pg_server.name_prefix}_seeded"
-    database = Database(pg_server.create_database(name, template=pg_template))
-    _seed(database)
-    database.dispose()
-    yield name
-    pg_server.drop_database(name)
-
-
-@pytest.fixture(params=DATABASES)
-def seeded_db(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
-    """A fresh copy of the seeded database: SQLite, then PostgreSQL."""
-    if request.param == "sqlite":
-        path = tmp_path / "seeded.sqlite3"
-        shutil.copyfile(request.getfixturevalue("seeded_sqlite_template"), path)
-        database = Database(f"sqlite:///{path}")
-        yield database
-        database.dispose()
-    else:
-        yield from _new_pg_database(request, template=request.getfixturevalue("seeded_pg_template"))
+from motcua.store.schema.identity import api_tokens, users
+from tests.conftest import SEED_TIME
 
 
 @pytest.fixture(scope="session")
@@ -143,12 +102,23 @@ class DossierApi:
     _tokens: dict[str, tuple[str, datetime]] = field(default_factory=dict)
 
     def auth(self, username: str) -> dict[str, str]:
-        """The Authorization header of a demo account, logging in again when the clock passed its expiry."""
-        token, expires_at = self._tokens.get(username, ("", self.clock.now()))
-        if self.clock.now() >= expires_at:
-            credentials = {"username": username, "password": DEMO_PASSWORD}
-            issued = self.call("POST", "/api/v1/auth/token", json=credentials, expect=200)
-            token, expires_at = issued["access_token"], datetime.fromisoformat(issued["expires_at"])
+        """The Authorization header of an account. The token is stored as a login stores it, without the
+        0.1 s argon2 check per user and test (test_auth_api logs in through HTTP); renewed once expired."""
+        now = self.clock.now()
+        token, expires_at = self._tokens.get(username, ("", now))
+        if now >= expires_at:
+            token, expires_at = secrets.token_urlsafe(32), now + TOKEN_LIFETIME
+            with self.db.transaction() as conn:
+                user_id = conn.execute(select(users.c.id).where(users.c.username == username)).scalar_one()
+                conn.execute(
+                    api_tokens.insert().values(
+                        token_hash=_token_hash(token),
+                        user_id=user_id,
+                        purpose="api",
+                        created_at=now,
+                        expires_at=expires_at,
+                    )
+                )
             self._tokens[username] = (token, expires_at)
         return {"Authorization": f"Bearer {token}"}
 
@@ -209,19 +179,21 @@ class DossierApi:
         self.clock.set(datetime.fromisoformat(local_time).replace(tzinfo=VN_TZ))
 
     def row_counts(self) -> dict[str, int]:
-        """How many dossiers, events, audit entries, users and sequence counters are stored."""
+        """How many dossiers, events, audit entries and users are stored, and how many code numbers used."""
         tables = {
             "dossiers": dossiers,
             "dossier_events": dossier_events,
             "audit_log": audit_log,
             "users": users,
-            "dossier_counters": dossier_counters,
         }
         with self.db.read() as conn:
-            return {
+            counts = {
                 name: int(conn.execute(select(func.count()).select_from(table)).scalar_one())
                 for name, table in tables.items()
             }
+            used = select(func.coalesce(func.sum(dossier_counters.c.last_seq), 0))
+            counts["code_numbers"] = int(conn.execute(used).scalar_one())
+        return counts
 
 
 @pytest.fixture
@@ -231,14 +203,15 @@ def api(client: TestClient[Any], clock: FixedClock, seeded_db: Database) -> Doss
 
 @pytest.fixture
 def department_officers(seeded_db: Database) -> list[str]:
-    """Officers of Sở Nông nghiệp và Môi trường (the demo accounts only staff Sở Tư pháp); demo password."""
+    """Officers of Sở Nông nghiệp và Môi trường (the demo accounts only staff Sở Tư pháp). They have no
+    password (hashing costs 0.1 s each): `DossierApi.auth` gives them tokens."""
     with seeded_db.transaction() as conn:
         for username, role in DEPARTMENT_OFFICERS.items():
             create_user(
                 conn,
                 user_id=username,
                 username=username,
-                password=DEMO_PASSWORD,
+                password=None,
                 kind=ActorKind.OFFICER,
                 full_name=f"Cán bộ {role.label_vi} Sở Nông nghiệp và Môi trường",
                 now=SEED_TIME,

@@ -256,7 +256,9 @@ def test_documents_are_curated(entry: dict[str, Any]) -> None:
     names = [doc["name"] for doc in documents]
     assert len(names) == len(set(names)), f"{entry['code']}: duplicate document"
     for doc in documents:
-        assert set(doc) == {"name", "required", "quantity"}
+        # `satisfied_by` (optional): the registry data that replaces the paper (the data-sharing gateway)
+        keys = set(doc)
+        assert {"name", "required", "quantity"} <= keys <= {"name", "required", "quantity", "satisfied_by"}
         assert isinstance(doc["required"], bool) and doc["quantity"].strip()
         # Clean names: no list markers or leftover bullets copied from the portal tables.
         assert not re.match(r"^\s*([-+*•]|\(?\d+\)|[a-zđ]\))", doc["name"]), doc["name"]

@@ -54,6 +54,12 @@ dossiers = Table(
 Index("ix_dossiers_step_unit_status", dossiers.c.step_unit_id, dossiers.c.status)
 Index("ix_dossiers_receiving_unit_status", dossiers.c.receiving_unit_id, dossiers.c.status)
 Index("ix_dossiers_applicant", dossiers.c.applicant_id, dossiers.c.submitted_at)
+# For the lists that OR several columns (an applicant's dossiers: applicant or filer; a unit's "all" queue:
+# receiving, competent or step unit) and an officer's "mine" queue: without them each is a sequential scan
+# of the whole table (bench/README.md, hot queries).
+Index("ix_dossiers_submitted_by", dossiers.c.submitted_by)
+Index("ix_dossiers_competent_unit_status", dossiers.c.competent_unit_id, dossiers.c.status)
+Index("ix_dossiers_assignee_status", dossiers.c.assignee_id, dossiers.c.status)
 
 dossier_events = Table(
     "dossier_events",

@@ -1,0 +1,1 @@
+"""The registry and portal sandbox (`motcua sandbox`): synthetic national data over real HTTP."""

@@ -1,0 +1,679 @@
+"""Issuing and verifying documents: the one-stop forms, electronic results and the control sheet.
+
+`issue_on_event` is an event hook (registered in `motcua.services.hooks.default_hooks`): in the transaction of
+the action it renders the document the event calls for (acceptance → receipt, request_supplement → form 02,
+refuse_reception / refuse → 03, apologise → 04, stop → 05, issue_result → the procedure's result), signs it
+with the acting unit's key (the competent unit's for results), stores the PDF as a dossier file and records
+the issue and a `document.signed` audit entry. If rendering or signing fails, the action fails with it:
+no dossier moves without its paper. The control sheet is issued on demand (`issue_control_sheet`).
+"""
+
+from __future__ import annotations
+
+import base64
+import logging
+import secrets
+import time
+from dataclasses import dataclass
+from datetime import datetime
+from fractions import Fraction
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import Connection, select
+
+from motcua.documents import templates
+from motcua.documents.settings import DocumentSettings
+from motcua.domain.calendar import classify
+from motcua.domain.catalog import CityProcedure
+from motcua.domain.clock import require_aware, to_vn
+from motcua.domain.errors import Forbidden, InvalidInput, NotFound
+from motcua.domain.lifecycle import (
+    Action,
+    Actor,
+    ActorKind,
+    DossierState,
+    Event,
+    Status,
+    state_from_dict,
+)
+from motcua.domain.units import Unit, UnitDirectory, UnitKind
+from motcua.domain.workflow import Role
+from motcua.services.audit import append_audit
+from motcua.services.catalog import get_city_procedure
+from motcua.services.files import MAX_UPLOAD_BYTES, attach, dossier_file_list, sniff_media_type, store_file
+from motcua.services.identity import get_user
+from motcua.store.schema.documents import issued_documents
+from motcua.store.schema.dossiers import dossiers
+
+if TYPE_CHECKING:  # the hooks module imports this one: the dossier services are imported where used
+    from motcua.services.hooks import EventContext
+    from motcua.services.runtime import Runtime
+
+log = logging.getLogger("motcua.documents")
+
+PLACE = "Thành phố Hồ Chí Minh"
+# Which document each event issues (results: the procedure's template, see `templates.Registry.result_kind`).
+EVENT_DOCUMENTS: dict[Action, str] = {
+    Action.ACCEPT: "giay_tiep_nhan",
+    Action.REQUEST_SUPPLEMENT: "phieu_yeu_cau_bo_sung",
+    Action.REFUSE_RECEPTION: "phieu_tu_choi",
+    Action.REFUSE: "phieu_tu_choi",
+    Action.APOLOGISE: "phieu_xin_loi",
+    Action.STOP: "thong_bao_dung",
+}
+_ROLE_ORDER = (Role.APPROVER, Role.PROCESSOR, Role.RECEIVER, Role.RETURNER, Role.UNIT_ADMIN, Role.CITY_ADMIN)
+_TIME_UNITS = {"working_day": "ngày làm việc", "calendar_day": "ngày", "hour": "giờ làm việc"}
+# Result payload keys that fill the register line of a civil-status extract rather than the table.
+_REGISTER_KEYS = ("so", "so_dang_ky", "quyen_so")
+
+
+def settings() -> DocumentSettings:
+    return DocumentSettings.from_env()
+
+
+# ---------------------------------------------------------------- the hook
+
+
+def issue_on_event(ctx: EventContext) -> None:
+    """Event hook: issue the document this event calls for, if any."""
+    event = ctx.event
+    if event.type is Action.ISSUE_RESULT:
+        kind_id = templates.registry().result_kind(ctx.state.procedure_code).id
+        unit_id = ctx.state.competent_unit_id  # the result is signed by the unit competent to decide
+    elif event.type in EVENT_DOCUMENTS:
+        kind_id = EVENT_DOCUMENTS[event.type]
+        unit_id = event.actor_unit_id or ctx.state.step_unit_id
+    else:
+        return
+    issue_document(
+        ctx.conn,
+        ctx.runtime,
+        dossier_id=ctx.dossier_id,
+        kind_id=kind_id,
+        unit_id=unit_id,
+        actor=ctx.actor,
+        event=event,
+    )
+
+
+# ---------------------------------------------------------------- issuing
+
+
+@dataclass(frozen=True)
+class _Dossier:
+    row: dict[str, Any]
+    state: DossierState
+    procedure: CityProcedure | None
+
+
+def _load_dossier(conn: Connection, dossier_id: int) -> _Dossier:
+    """The dossier row, its state and the catalog entry it was filed under (the current one if that is gone)."""
+    row = dict(conn.execute(select(dossiers).where(dossiers.c.id == dossier_id)).mappings().one())
+    state = state_from_dict(row["state"])
+    procedure: CityProcedure | None = None
+    for day in (state.submitted_at.date(), None):
+        try:
+            procedure = get_city_procedure(conn, row["procedure_code"], on=day)
+            break
+        except NotFound:
+            continue
+    return _Dossier(row, state, procedure)
+
+
+def issue_document(
+    conn: Connection,
+    rt: Runtime,
+    *,
+    dossier_id: int,
+    kind_id: str,
+    unit_id: str,
+    actor: Actor,
+    event: Event | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """Render, sign, store and record one document in the caller's transaction; returns its metadata."""
+    from motcua.documents.pki import UnitIdentity, keystore
+    from motcua.documents.render import render_pdf
+    from motcua.documents.signing import SignatureBox, sign_pdf, timestamper_for
+
+    issued_at = to_vn(require_aware(at or (event.at if event else rt.clock.now())))
+    kind = templates.registry().get(kind_id)
+    config = settings()
+    units = rt.directory(conn, issued_at.date())
+    unit = units.get(unit_id)
+    started = time.perf_counter()
+    signer = keystore(config).signer_for(UnitIdentity(unit.id, unit.name, unit.agency_code), now=issued_at)
+    dossier = _load_dossier(conn, dossier_id)
+    document_id = new_document_id()
+    context = document_context(conn, rt, dossier, kind_id, unit=unit, units=units, actor=actor, event=event)
+    context["signature"] = {
+        "signer": f"{unit.name} ({unit.agency_code})",
+        "at": issued_at.isoformat(),
+        "serial": _serial(signer.certificate.serial_number),
+        "issuer": signer.certificate.issuer.native.get("common_name", ""),
+    }
+    url = config.verification_url(document_id)
+    rendered = render_pdf(kind_id, context, document_id=document_id, url=url, issued_at=issued_at)
+    rendered_at = time.perf_counter()
+    box = None
+    if rendered.signature_page is not None and rendered.signature_rect is not None:
+        box = SignatureBox(rendered.signature_page, rendered.signature_rect)
+    signed = sign_pdf(
+        rendered.pdf,
+        signer,
+        at=issued_at,
+        reason=f"{kind.title} — hồ sơ {dossier.state.code}",
+        location=f"{unit.name}, {PLACE}",
+        box=box,
+        timestamper=timestamper_for(config.tsa_url),
+    )
+    signed_at = time.perf_counter()
+    stored = store_file(conn, rt.blobs, signed, media_type="application/pdf", now=issued_at)
+    file_id = attach(
+        conn,
+        dossier_id=dossier_id,
+        stored=stored,
+        kind=kind.file_kind,
+        name=f"{kind.id}-{dossier.state.code}.pdf",
+        label=kind.title,
+        added_by=actor.id,
+        now=issued_at,
+    )
+    values = {
+        "id": document_id,
+        "dossier_id": dossier_id,
+        "kind": kind.id,
+        "sha256": stored.sha256,
+        "file_id": file_id,
+        "unit_id": unit.id,
+        "signer_fingerprint": signer.fingerprint,
+        "event_seq": event.seq if event else None,
+        "issued_at": issued_at,
+        "issued_by": actor.id,
+    }
+    conn.execute(issued_documents.insert().values(**values))
+    append_audit(
+        conn,
+        at=issued_at,
+        actor_id=actor.id,
+        actor_role=_acting_role(actor),
+        action="document.signed",
+        object_type="document",
+        object_id=document_id,
+        unit_id=unit.id,
+        data={
+            "kind": kind.id,
+            "sha256": stored.sha256,
+            "dossier": dossier.state.code,
+            "unit_id": unit.id,
+            "signer_fingerprint": signer.fingerprint,
+            "file_id": file_id,
+            "event_seq": values["event_seq"],
+        },
+    )
+    log.info(
+        "issued %s %s for %s: render %.0f ms, sign %.0f ms",
+        kind.id,
+        document_id,
+        dossier.state.code,
+        (rendered_at - started) * 1000,
+        (signed_at - rendered_at) * 1000,
+    )
+    return _public(values, units, config)
+
+
+def new_document_id() -> str:
+    """128 random bits in lowercase base32 (26 letters and digits 2-7): unguessable, no punctuation to break a
+    printed line or to mistype."""
+    return base64.b32encode(secrets.token_bytes(16)).decode("ascii").rstrip("=").lower()
+
+
+def _serial(number: int) -> str:
+    text = f"{number:x}"
+    return ":".join(text[i : i + 2] for i in range(0, min(len(text), 16), 2)) + (
+        "…" if len(text) > 16 else ""
+    )
+
+
+def _acting_role(actor: Actor) -> str:
+    if actor.kind is not ActorKind.OFFICER:
+        return actor.kind.value
+    return next((role.value for role in _ROLE_ORDER if role in actor.roles), ActorKind.OFFICER.value)
+
+
+# ---------------------------------------------------------------- what the templates receive
+
+
+def _lower_first(name: str) -> str:
+    return name[:1].lower() + name[1:]
+
+
+def unit_context(unit: Unit, units: UnitDirectory) -> dict[str, Any]:
+    """How a unit heads its documents: the superior body, its own name, how it is named in running text."""
+    city_committee = "Ủy ban nhân dân Thành phố Hồ Chí Minh"
+    superior: str | None
+    if unit.kind in (UnitKind.WARD, UnitKind.COMMUNE, UnitKind.SPECIAL_ZONE):
+        superior, authority = "Ủy ban nhân dân", f"Ủy ban nhân dân {_lower_first(unit.name)}"
+        desk = f"Bộ phận Một cửa {_lower_first(unit.name)}"
+    elif unit.kind is UnitKind.CITY:
+        superior, authority, desk = None, city_committee, "Trung tâm Phục vụ hành chính công Thành phố"
+    elif unit.kind is UnitKind.COMMUNE_POLICE:
+        parent = units.get(unit.parent_id) if unit.parent_id and unit.parent_id in units else None
+        superior, authority = (parent.name if parent else "Công an Thành phố Hồ Chí Minh"), unit.name
+        desk = f"Bộ phận tiếp nhận hồ sơ {_lower_first(unit.name)}"
+    elif unit.kind is UnitKind.CITY_POLICE:
+        superior, authority, desk = "Bộ Công an", unit.name, f"Bộ phận tiếp nhận hồ sơ {unit.name}"
+    elif unit.kind is UnitKind.CENTER:
+        superior, authority, desk = city_committee, unit.name, unit.name
+    else:
+        superior, authority, desk = city_committee, unit.name, f"Bộ phận Một cửa {unit.name}"
+    return {
+        "id": unit.id,
+        "name": unit.name,
+        "agency_code": unit.agency_code,
+        "superior": superior,
+        "header_name": unit.name,
+        "authority": authority,
+        "desk_name": desk,
+    }
+
+
+def _amount(value: Fraction) -> str:
+    if value.denominator == 1:
+        return str(value.numerator)
+    return f"{float(value):g}".replace(".", ",")
+
+
+def _unit_name(units: UnitDirectory, unit_id: str | None) -> str:
+    if unit_id and unit_id in units:
+        return units.get(unit_id).name
+    return unit_id or ""
+
+
+def _applicant(conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
+    user = get_user(conn, row["applicant_id"]) or {}
+    form = row["form_data"] or {}
+    raw = form.get("nguoi_yeu_cau")
+    requester: dict[str, Any] = raw if isinstance(raw, dict) else {}
+    return {
+        "name": row["applicant_name"],
+        "identifier": user.get("personal_id") or user.get("tax_code") or requester.get("so_dinh_danh") or "",
+        "phone": user.get("phone") or requester.get("so_dien_thoai") or "",
+        "email": user.get("email") or requester.get("email") or "",
+        "address": requester.get("noi_cu_tru") or requester.get("dia_chi") or "",
+    }
+
+
+def _dossier_context(rt: Runtime, dossier: _Dossier, units: UnitDirectory) -> dict[str, Any]:
+    state = dossier.state
+    timeliness = None
+    if state.due_at is not None and state.status not in (Status.REJECTED, Status.WITHDRAWN, Status.STOPPED):
+        timeliness = classify(rt.calendar, state.due_at, state.resolved_at, rt.clock.now()).label_vi
+    receiving = units.get(state.receiving_unit_id) if state.receiving_unit_id in units else None
+    return {
+        "code": state.code,
+        "procedure": {"code": dossier.row["procedure_code"], "name": dossier.row["procedure_name"]},
+        "channel": state.channel.label_vi,
+        "submitted_at": state.submitted_at.isoformat(),
+        "accepted_at": state.accepted_at.isoformat() if state.accepted_at else None,
+        "due_at": state.due_at.isoformat() if state.due_at else None,
+        "legal_time": f"{_amount(state.time_amount)} {_TIME_UNITS.get(state.time_unit.value, state.time_unit.value)}",
+        "return_place": unit_context(receiving, units)["desk_name"] if receiving else state.receiving_unit_id,
+        "receiving_unit": _unit_name(units, state.receiving_unit_id),
+        "competent_unit": _unit_name(units, state.competent_unit_id),
+        "status": state.status.label_vi,
+        "timeliness": timeliness,
+    }
+
+
+def _event_context(event: Event | None, at: datetime) -> dict[str, Any]:
+    data = dict(event.data) if event else {}
+    return {
+        "at": (event.at if event else at).isoformat(),
+        "type": event.type.value if event else None,
+        "reason": str(data.get("reason") or ""),
+        "missing": [str(item) for item in data.get("missing") or []],
+        "stage": "reception" if event and event.type is Action.REFUSE_RECEPTION else "resolution",
+        "previous_due_at": data.get("previous_due_at"),
+        "new_due_at": data.get("new_due_at"),
+        "note": str(data.get("note") or ""),
+    }
+
+
+def document_context(
+    conn: Connection,
+    rt: Runtime,
+    dossier: _Dossier,
+    kind_id: str,
+    *,
+    unit: Unit,
+    units: UnitDirectory,
+    actor: Actor,
+    event: Event | None,
+) -> dict[str, Any]:
+    """Everything a template may use (see the header of `motcua/data/documents/index.yaml`)."""
+    config = settings()
+    at = event.at if event else rt.clock.now()
+    context: dict[str, Any] = {
+        "place": PLACE,
+        "tracking_url": f"{config.public_url.rstrip('/')}/tra-cuu-ho-so",
+        "unit": unit_context(unit, units),
+        "dossier": _dossier_context(rt, dossier, units),
+        "applicant": _applicant(conn, dossier.row),
+        "officer": {"name": _person_name(conn, actor), "role": _acting_role(actor)},
+        "event": _event_context(event, at),
+    }
+    kind = templates.registry().get(kind_id)
+    if kind_id == "giay_tiep_nhan":
+        context.update(_received_documents(conn, dossier))
+    elif kind_id == "phieu_kiem_soat":
+        context["history"] = control_history(conn, rt, dossier, units)
+    elif kind.file_kind == "result":
+        context["result"] = _result_context(dossier, event, at)
+        context["birth"] = _birth_context(dossier.row["form_data"] or {})
+    return context
+
+
+def _person_name(conn: Connection, actor: Actor) -> str:
+    if actor.name:
+        return actor.name
+    user = get_user(conn, actor.id)
+    return str(user["full_name"]) if user else actor.id
+
+
+def _received_documents(conn: Connection, dossier: _Dossier) -> dict[str, Any]:
+    """The catalog's documents (required ones, and optional ones a file was uploaded for) with their files."""
+    files = [f for f in dossier_file_list(conn, dossier.row["id"]) if f["kind"] in ("upload", "supplement")]
+    by_label: dict[str, list[str]] = {}
+    for item in files:
+        by_label.setdefault(item["label"] or "", []).append(item["name"])
+    documents = []
+    for document in dossier.procedure.documents if dossier.procedure else ():
+        attached = by_label.pop(document.name, [])
+        if document.required or attached:
+            documents.append({"name": document.name, "quantity": document.quantity or "", "files": attached})
+    extra = [name for names in by_label.values() for name in names]
+    return {"documents": documents, "extra_files": extra}
+
+
+def _humanise(key: str) -> str:
+    """A result field's label: the key as given (Vietnamese labels are welcome), underscores as spaces."""
+    label = key.replace("_", " ").strip()
+    return label[:1].upper() + label[1:]
+
+
+def _result_context(dossier: _Dossier, event: Event | None, at: datetime) -> dict[str, Any]:
+    payload = dict((event.data.get("result") if event else None) or {})
+    names = list(dossier.procedure.results) if dossier.procedure and dossier.procedure.results else []
+    names = names or [f"Kết quả giải quyết thủ tục {dossier.row['procedure_name']}"]
+    fields = [
+        {"label": _humanise(str(key)), "value": value if isinstance(value, str) else str(value)}
+        for key, value in payload.items()
+        if key not in _REGISTER_KEYS
+    ]
+    return {
+        "name": names[0],
+        "names": names,
+        "registered_at": at.isoformat(),
+        "register_number": str(payload.get("so") or payload.get("so_dang_ky") or dossier.state.code),
+        "register_book": str(payload.get("quyen_so") or ""),
+        "legal_basis": list(dossier.procedure.legal_basis) if dossier.procedure else [],
+        "fields": fields,
+        "note": str(event.data.get("note") or "") if event else "",
+    }
+
+
+def _birth_context(form: dict[str, Any]) -> dict[str, Any]:
+    """The civil-status data of a birth registration (e-form `khai-sinh`), for the extract."""
+    child = dict(form.get("tre") or {})
+    parents = []
+    for key, title in (("me", "Mẹ"), ("cha", "Cha")):
+        person = form.get(key)
+        if isinstance(person, dict) and person.get("ho_ten"):
+            birth = str(person.get("ngay_sinh") or "")
+            parents.append({**person, "title": title, "nam_sinh": birth[:4]})
+    return {"child": child, "parents": parents}
+
+
+def control_history(
+    conn: Connection, rt: Runtime, dossier: _Dossier, units: UnitDirectory
+) -> list[dict[str, Any]]:
+    """One row per event: the step it was taken at, unit, who, when, the step's deadline then, timeliness."""
+    from motcua.services import dossiers as dossier_service
+
+    workflow = rt.workflows.get(conn, dossier.state.workflow_id, dossier.state.workflow_version)
+    names: dict[str, str] = {}
+    running: dict[str, Any] = {}
+    rows = []
+    for event in dossier_service.history(conn, dossier.row["id"]):
+        step_id = running.get("step") or event.changes.get("step")
+        step_due = running.get("step_due_at")
+        paused = running.get("paused_at") is not None
+        timeliness = ""
+        if step_due and not paused and event.type is not Action.SUBMIT:
+            due = datetime.fromisoformat(step_due)
+            timeliness = classify(rt.calendar, due, event.at, event.at).label_vi
+        if event.actor_id not in names:
+            user = get_user(conn, event.actor_id)
+            names[event.actor_id] = str(user["full_name"]) if user else event.actor_id
+        rows.append(
+            {
+                "seq": event.seq,
+                "action": event.type.label_vi,
+                "step": workflow.step(step_id).name if step_id else "",
+                "unit": _unit_name(units, event.actor_unit_id or running.get("step_unit_id")),
+                "officer": names[event.actor_id],
+                "at": event.at.isoformat(),
+                "step_due": step_due,
+                "timeliness": timeliness,
+                "note": str(event.data.get("reason") or event.data.get("note") or ""),
+            }
+        )
+        running.update(event.changes)
+    return rows
+
+
+# ---------------------------------------------------------------- on demand, reading, verifying
+
+
+def issue_control_sheet(rt: Runtime, actor: Actor, code: str) -> dict[str, Any]:
+    """The processing control sheet, now, signed by the requesting officer's unit."""
+    from motcua.services import dossiers as dossier_service
+
+    if actor.kind is not ActorKind.OFFICER or not actor.unit_id:
+        raise Forbidden("documents.officer_only", "Chỉ cán bộ xử lý hồ sơ mới lập được phiếu kiểm soát.")
+    dossier_service.get_dossier(rt, actor, code)  # NotFound unless the officer may see the dossier
+    with rt.db.transaction() as conn:
+        row = conn.execute(select(dossiers.c.id).where(dossiers.c.code == code.strip())).one()
+        return issue_document(
+            conn,
+            rt,
+            dossier_id=row.id,
+            kind_id="phieu_kiem_soat",
+            unit_id=actor.unit_id,
+            actor=actor,
+            at=rt.clock.now(),
+        )
+
+
+def _public(
+    row: Any, units: UnitDirectory | None, config: DocumentSettings, code: str | None = None
+) -> dict[str, Any]:
+    """What anyone holding the document id may see: no personal data."""
+    kind = templates.registry().get(row["kind"])
+    unit = units.get(row["unit_id"]) if units is not None and row["unit_id"] in units else None
+    return {
+        "id": row["id"],
+        "kind": kind.id,
+        "title": kind.title,
+        "form": kind.form,
+        "dossier_code": code,
+        "unit": {
+            "id": row["unit_id"],
+            "name": unit.name if unit else row["unit_id"],
+            "agency_code": unit.agency_code if unit else "",
+        },
+        "issued_at": to_vn(row["issued_at"]).isoformat(),
+        "sha256": row["sha256"],
+        "signer_fingerprint": row["signer_fingerprint"],
+        "verification_url": config.verification_url(row["id"]),
+    }
+
+
+def _find(conn: Connection, rt: Runtime, column: str, value: str) -> dict[str, Any] | None:
+    """The public metadata of the first document whose `column` (id or sha256) equals `value`."""
+    row = (
+        conn.execute(
+            select(issued_documents, dossiers.c.code)
+            .join(dossiers, dossiers.c.id == issued_documents.c.dossier_id)
+            .where(issued_documents.c[column] == value)
+            .order_by(issued_documents.c.issued_at)
+            .limit(1)
+        )
+        .mappings()
+        .first()
+    )
+    if row is None:
+        return None
+    units = rt.directory(conn, to_vn(row["issued_at"]).date())
+    return _public(row, units, settings(), code=row["code"])
+
+
+def get_document(rt: Runtime, document_id: str) -> dict[str, Any]:
+    """Public metadata of an issued document (the verification page and `GET /api/v1/documents/{id}`)."""
+    with rt.db.read() as conn:
+        found = _find(conn, rt, "id", document_id.strip()) if len(document_id) <= 32 else None
+    if found is None:
+        raise NotFound("documents.not_found", "Không tìm thấy tài liệu với mã xác minh này.")
+    return found
+
+
+def list_documents(rt: Runtime, actor: Actor, code: str) -> list[dict[str, Any]]:
+    """The documents issued for a dossier, for someone allowed to see it."""
+    from motcua.services import dossiers as dossier_service
+
+    dossier_service.get_dossier(rt, actor, code)
+    with rt.db.read() as conn:
+        rows = (
+            conn.execute(
+                select(issued_documents, dossiers.c.code)
+                .join(dossiers, dossiers.c.id == issued_documents.c.dossier_id)
+                .where(dossiers.c.code == code.strip())
+                .order_by(issued_documents.c.issued_at, issued_documents.c.id)
+            )
+            .mappings()
+            .all()
+        )
+        units = rt.directory(conn, rt.clock.now().date())
+        config = settings()
+        return [{**_public(r, units, config, code=r["code"]), "file_id": r["file_id"]} for r in rows]
+
+
+def get_document_pdf(rt: Runtime, actor: Actor, document_id: str) -> tuple[bytes, dict[str, Any]]:
+    """The signed PDF, for those allowed to see the dossier (the dossier-file scope rules)."""
+    from motcua.services import dossiers as dossier_service
+
+    with rt.db.read() as conn:
+        row = conn.execute(
+            select(issued_documents.c.file_id, issued_documents.c.kind, dossiers.c.code)
+            .join(dossiers, dossiers.c.id == issued_documents.c.dossier_id)
+            .where(issued_documents.c.id == document_id.strip())
+        ).first()
+    if row is None or row.file_id is None:
+        raise NotFound("documents.not_found", "Không tìm thấy tài liệu với mã xác minh này.")
+    content, meta = dossier_service.get_file(rt, actor, row.code, int(row.file_id))
+    return content, {**meta, "filename": f"{row.kind}-{row.code}.pdf"}
+
+
+_VERDICTS = {
+    "valid": "Tài liệu hợp lệ: chữ ký số đúng, tệp trùng khớp từng byte với bản do motcua phát hành.",
+    "modified": "Tài liệu đã bị sửa đổi sau khi ký: nội dung không còn khớp với chữ ký số, không có giá trị.",
+    "unreadable": "Tệp PDF bị hỏng hoặc đã bị sửa đổi nên không đọc được chữ ký số.",
+    "unsigned": "Tệp không có chữ ký số; không phải tài liệu điện tử do motcua phát hành.",
+    "invalid": "Chữ ký số không hợp lệ về mặt mật mã.",
+    "untrusted": "Chữ ký số không thuộc chứng thư của các đơn vị trên motcua (không tin cậy).",
+    "other_document": "Tệp có chữ ký hợp lệ nhưng là một tài liệu khác, không phải tài liệu của mã xác minh này.",
+    "not_issued": "Chữ ký số hợp lệ nhưng motcua không phát hành tệp này.",
+}
+
+
+def verify_upload(rt: Runtime, data: bytes, *, expected_id: str | None = None) -> dict[str, Any]:
+    """Check an uploaded PDF: signatures (intact, valid, trusted) and whether it is byte-for-byte a document
+    motcua issued (and, behind a QR code, the one with `expected_id`)."""
+    from motcua.documents.pki import trust_roots
+    from motcua.documents.verification import verify_pdf
+
+    if not data:
+        raise InvalidInput("file.empty", "Tệp tải lên rỗng.")
+    if len(data) > MAX_UPLOAD_BYTES:
+        raise InvalidInput(
+            "file.too_large", f"Tệp vượt quá dung lượng cho phép ({MAX_UPLOAD_BYTES // 2**20} MB)."
+        )
+    if sniff_media_type(data) != "application/pdf":
+        raise InvalidInput("documents.not_pdf", "Chỉ xác minh được tệp PDF.")
+    config = settings()
+    result = verify_pdf(data, trust_roots(config))
+    with rt.db.read() as conn:
+        exact = _find(conn, rt, "sha256", result.sha256)
+        original = None
+        if result.signatures:
+            original = _find(conn, rt, "sha256", result.signatures[-1].signed_revision_sha256)
+        claimed_id = expected_id or result.claimed_document_id
+        claimed = _find(conn, rt, "id", claimed_id) if claimed_id and len(claimed_id) <= 32 else None
+    document = exact or original or claimed
+    verdict = _verdict(result, exact, expected_id)
+    last = result.signatures[-1] if result.signatures else None
+    return {
+        "verdict": verdict,
+        "ok": verdict == "valid",
+        "message": _VERDICTS[verdict],
+        "sha256": result.sha256,
+        "intact": result.intact,
+        "valid": result.valid,
+        "trusted": result.trusted,
+        "modified": result.modified,
+        "matches_issued": exact is not None and (expected_id is None or exact["id"] == expected_id),
+        "signer": last.signer if last else None,
+        "unit": {"id": last.unit_id, "name": last.unit_name, "agency_code": last.agency_code}
+        if last
+        else None,
+        "signing_time": last.signing_time.isoformat() if last and last.signing_time else None,
+        "timestamp": last.timestamp.isoformat() if last and last.timestamp else None,
+        "signatures": [_signature_dict(s) for s in result.signatures],
+        "document": document,
+    }
+
+
+def _verdict(result: Any, exact: dict[str, Any] | None, expected_id: str | None) -> str:
+    if not result.readable:
+        return "unreadable"
+    if not result.signed:
+        return "unsigned"
+    if result.modified:
+        return "modified"
+    if not result.valid:
+        return "invalid"
+    if not result.trusted:
+        return "untrusted"
+    if exact is None:
+        return "not_issued"
+    if expected_id is not None and exact["id"] != expected_id:
+        return "other_document"
+    return "valid"
+
+
+def _signature_dict(sig: Any) -> dict[str, Any]:
+    return {
+        "signer": sig.signer,
+        "unit": {"id": sig.unit_id, "name": sig.unit_name, "agency_code": sig.agency_code},
+        "issuer": sig.issuer,
+        "certificate_serial": sig.certificate_serial,
+        "certificate_fingerprint": sig.certificate_fingerprint,
+        "signing_time": sig.signing_time.isoformat() if sig.signing_time else None,
+        "timestamp": sig.timestamp.isoformat() if sig.timestamp else None,
+        "timestamp_trusted": sig.timestamp_trusted,
+        "intact": sig.intact,
+        "valid": sig.valid,
+        "trusted": sig.trusted,
+        "covers_whole_file": sig.covers_whole_file,
+    }

@@ -1,0 +1,1273 @@
+"""Import dossiers from a legacy system's export: validated, bulk-inserted, with a report of rejected rows.
+
+After the 2025 merger the dossiers of three provinces' old systems come into motcua. An export is a CSV file
+(with a header row), a JSON array or JSON Lines (`.jsonl`/`.ndjson`), optionally gzip-compressed (`.gz`).
+One row per dossier:
+
+| field | required | meaning |
+|---|---|---|
+| `code` | yes | the national dossier code `<agency code>-<yymmdd>-<seq>` |
+| `procedure_code` | yes | a procedure the city offers (the city catalog in force today) |
+| `receiving_unit` | yes | unit id or agency code of the unit that received it (valid today) |
+| `status` | yes | national status 1–10 (`Status`) |
+| `submitted_at` | yes | ISO 8601; without an offset it is Ho Chi Minh City time |
+| `applicant_name` | yes | the applicant's full name |
+| `applicant_personal_id` / `applicant_tax_code` | one of them | 12-digit personal ID, or enterprise code |
+| `channel` | no | online (default), desk, post, agent |
+| `competent_unit` | no | unit id or agency code; default from the catalog entry |
+| `accepted_at` | status 2, 4, 6, 8, 9, 10 | when the dossier was accepted (the legal clock starts) |
+| `due_at` | no | the legal due date; computed on the working calendar when missing |
+| `paused_at` | status 5, 6 | when the supplement or the fee was requested |
+| `resolved_at` | status 9, 10 | when the result was issued (or the dossier refused) |
+| `returned_at` | status 10 | when the result was handed over |
+| `closed_at` | status 3, 7, 8 | when the dossier was closed (default for 10: `returned_at`) |
+| `outcome` | no | `approved` (default for 9, 10) or `refused` |
+| `form_data` | no | a JSON object (in CSV: JSON text), stored as given |
+| `documents` | no | a JSON list of `{name, sha256, size, media_type, label?, kind?}` (metadata only) |
+
+A row is rejected — nothing of it is written — when a field is missing or malformed, a reference is unknown,
+the dates contradict the status or each other or lie in the future, or the code is already stored (by an
+earlier import, or a repeated line). The report names the line and the reason (a stable code and a
+Vietnamese message).
+
+What is written for an accepted row, in batches of `batch_size` rows (one transaction each, so re-running an
+interrupted import imports the rest and reports the rest as `dossier.exists`):
+- the dossier row, its state being exactly the fold of its events (`replay_check` holds);
+- its events: the submission (`submit`, the initial state) and, unless still just submitted, one event for
+  the action that led to the final status, marked `imported` with the source and line;
+- the applicant's account record (cannot log in; like a walk-in applicant's), when missing;
+- the documents' metadata (`files`, `dossier_files`; the content is not part of the export);
+- the per-agency daily code counters, raised so new codes never collide with imported ones;
+- one audit entry per batch summarising it (source, lines, counts, first and last code).
+No outbox job is queued: the legacy system already reported these dossiers to the national portal.
+
+PostgreSQL receives the rows through COPY; SQLite through executemany.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import hashlib
+import io
+import json
+import re
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, time
+from pathlib import Path
+from time import perf_counter
+from typing import IO, Any
+
+from sqlalchemy import Connection, func, select
+from sqlalchemy.dialects import sqlite
+
+from motcua.domain.calendar import BusinessCalendar
+from motcua.domain.catalog import CityProcedure
+from motcua.domain.clock import VN_TZ
+from motcua.domain.errors import DomainError, InvalidInput, NotFound
+from motcua.domain.identifiers import parse_cccd, parse_dossier_code, parse_mst
+from motcua.domain.lifecycle import (  # the engine's own rule for the legal due date
+    Action,
+    Channel,
+    DossierState,
+    ProcedureTerms,
+    Status,
+    state_to_dict,
+)
+from motcua.domain.lifecycle import _legal_due as legal_due
+from motcua.domain.units import UnitDirectory
+from motcua.domain.workflow import END, RouteAction, StepAction, Workflow
+from motcua.services.audit import append_audit
+from motcua.services.units import directory
+from motcua.services.workflows import WorkflowRegistry
+from motcua.store.db import Database
+from motcua.store.schema.catalog import city_procedures
+from motcua.store.schema.dossiers import dossier_counters, dossier_events, dossiers
+from motcua.store.schema.files import dossier_files, files
+from motcua.store.schema.identity import users
+
+DEFAULT_BATCH = 10_000
+IMPORT_ACTOR = "legacy-import"  # the actor of the events that carry an imported dossier's final state
+_CLOSED_WITH = {Status.REJECTED, Status.WITHDRAWN, Status.STOPPED, Status.RETURNED}
+# The action whose event brings a dossier from "just submitted" to each status.
+FINAL_ACTION = {
+    Status.ACCEPTED: Action.ACCEPT,
+    Status.REJECTED: Action.REFUSE_RECEPTION,
+    Status.IN_PROCESS: Action.FORWARD,
+    Status.SUPPLEMENT_REQUESTED: Action.REQUEST_SUPPLEMENT,
+    Status.FEE_DUE: Action.REQUEST_FEE,
+    Status.WITHDRAWN: Action.WITHDRAW,
+    Status.STOPPED: Action.STOP,
+    Status.RESOLVED: Action.ISSUE_RESULT,
+    Status.RETURNED: Action.RETURN_RESULT,
+}
+# The dates each status requires, and the ones it must not have.
+_REQUIRED_DATES: Mapping[Status, tuple[str, ...]] = {
+    Status.SUBMITTED: (),
+    Status.ACCEPTED: ("accepted_at",),
+    Status.REJECTED: ("closed_at",),
+    Status.IN_PROCESS: ("accepted_at",),
+    Status.SUPPLEMENT_REQUESTED: ("paused_at",),
+    Status.FEE_DUE: ("accepted_at", "paused_at"),
+    Status.WITHDRAWN: ("closed_at",),
+    Status.STOPPED: ("accepted_at", "closed_at"),
+    Status.RESOLVED: ("accepted_at", "resolved_at"),
+    Status.RETURNED: ("accepted_at", "resolved_at", "returned_at"),
+}
+_FORBIDDEN_DATES: Mapping[Status, tuple[str, ...]] = {
+    Status.SUBMITTED: ("accepted_at", "paused_at", "resolved_at", "returned_at", "closed_at"),
+    Status.ACCEPTED: ("paused_at", "resolved_at", "returned_at", "closed_at"),
+    Status.REJECTED: ("accepted_at", "paused_at", "resolved_at", "returned_at"),
+    Status.IN_PROCESS: ("paused_at", "resolved_at", "returned_at", "closed_at"),
+    Status.SUPPLEMENT_REQUESTED: ("resolved_at", "returned_at", "closed_at"),
+    Status.FEE_DUE: ("resolved_at", "returned_at", "closed_at"),
+    Status.WITHDRAWN: ("paused_at", "resolved_at", "returned_at"),
+    Status.STOPPED: ("paused_at", "resolved_at", "returned_at"),
+    Status.RESOLVED: ("paused_at", "returned_at", "closed_at"),
+    Status.RETURNED: ("paused_at",),
+}
+_DATE_FIELDS = (
+    "submitted_at",
+    "accepted_at",
+    "due_at",
+    "paused_at",
+    "resolved_at",
+    "returned_at",
+    "closed_at",
+)
+_DATE_ORDER = ("submitted_at", "accepted_at", "paused_at", "resolved_at", "returned_at", "closed_at")
+_SHA256 = re.compile(r"[0-9a-f]{64}")
+_DATE_LABELS = {
+    "submitted_at": "ngày nộp",
+    "accepted_at": "ngày tiếp nhận",
+    "due_at": "ngày hẹn trả",
+    "paused_at": "ngày yêu cầu bổ sung/nộp phí",
+    "resolved_at": "ngày có kết quả",
+    "returned_at": "ngày trả kết quả",
+    "closed_at": "ngày kết thúc",
+}
+
+
+# ---------------------------------------------------------------- report
+
+
+@dataclass(frozen=True)
+class RejectedRow:
+    line: int
+    code: str | None
+    reason: str  # a stable error code, e.g. `import.missing_field`
+    message: str  # Vietnamese
+
+
+@dataclass
+class ImportReport:
+    source: str
+    rows: int = 0
+    imported: int = 0
+    events: int = 0
+    documents: int = 0
+    applicants_created: int = 0
+    batches: int = 0
+    rejected: list[RejectedRow] = field(default_factory=list)
+    seconds: float = 0.0
+
+    def summary(self) -> str:
+        rate = f", {self.imported / self.seconds:,.0f} hồ sơ/giây" if self.seconds > 0 else ""
+        return (
+            f"{self.source}: {self.rows} dòng, nhập {self.imported} hồ sơ ({self.events} sự kiện, "
+            f"{self.documents} tài liệu), từ chối {len(self.rejected)} dòng, {self.batches} lô{rate}."
+        )
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "rows": self.rows,
+            "imported": self.imported,
+            "events": self.events,
+            "documents": self.documents,
+            "applicants_created": self.applicants_created,
+            "batches": self.batches,
+            "rejected": len(self.rejected),
+            "seconds": round(self.seconds, 3),
+        }
+
+
+def write_rejections(report: ImportReport, out: IO[str]) -> None:
+    """The rejected rows as CSV: line, code, reason, message."""
+    writer = csv.writer(out)
+    writer.writerow(["line", "code", "reason", "message"])
+    for row in report.rejected:
+        writer.writerow([row.line, row.code or "", row.reason, row.message])
+
+
+# ---------------------------------------------------------------- reading exports
+
+Record = Mapping[str, Any]
+
+
+def read_export(path: Path) -> Iterator[tuple[int, Record]]:
+    """(line number, row) pairs of a CSV, JSON-array or JSON-Lines export, gzip-compressed or not."""
+    name = path.name.lower().removesuffix(".gz")
+    with _open_text(path) as stream:
+        if name.endswith(".csv"):
+            yield from _read_csv(stream)
+        elif name.endswith((".jsonl", ".ndjson")):
+            yield from _read_json_lines(stream)
+        elif name.endswith(".json"):
+            yield from _read_json_array(stream.read())
+        else:
+            raise InvalidInput(
+                "import.unknown_format",
+                f"Không nhận dạng được định dạng tệp {path.name}: dùng .csv, .json, .jsonl (có thể nén .gz).",
+            )
+
+
+def _open_text(path: Path) -> IO[str]:
+    if path.name.lower().endswith(".gz"):
+        return io.TextIOWrapper(gzip.open(path, "rb"), encoding="utf-8-sig", newline="")
+    return path.open(encoding="utf-8-sig", newline="")
+
+
+def _read_csv(stream: IO[str]) -> Iterator[tuple[int, Record]]:
+    reader = csv.reader(stream)
+    header = next(reader, None)
+    if header is None:
+        return
+    names = [name.strip() for name in header]
+    start = reader.line_num + 1
+    for values in reader:
+        if any(v.strip() for v in values):
+            yield (
+                start,
+                {name: value for name, value in zip(names, values, strict=False) if value.strip() != ""},
+            )
+        start = reader.line_num + 1
+
+
+def _read_json_lines(stream: IO[str]) -> Iterator[tuple[int, Record]]:
+    for number, text in enumerate(stream, start=1):
+        if text.strip():
+            yield number, _json_record(text)
+
+
+def _json_record(text: str) -> Record:
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError:
+        return {"__error__": ("import.bad_json", "Dòng không phải JSON hợp lệ.")}
+    if not isinstance(value, dict):
+        return {"__error__": ("import.bad_json", "Mỗi dòng phải là một đối tượng JSON.")}
+    return value
+
+
+def _read_json_array(text: str) -> Iterator[tuple[int, Record]]:
+    """Walk a JSON array item by item, so each item is reported with the line it starts on."""
+    decoder = json.JSONDecoder()
+    position = _skip_space(text, 0)
+    if position >= len(text) or text[position] != "[":
+        raise InvalidInput("import.bad_json", "Tệp JSON phải là một mảng các hồ sơ.")
+    position, line, counted = _skip_space(text, position + 1), 1, 0
+    while position < len(text) and text[position] != "]":
+        line += text.count("\n", counted, position)
+        counted = position
+        try:
+            value, position = decoder.raw_decode(text, position)
+        except json.JSONDecodeError as exc:
+            raise InvalidInput(
+                "import.bad_json", f"Tệp JSON hỏng ở dòng {exc.lineno}: {exc.msg}.", line=exc.lineno
+            ) from None
+        yield (
+            line,
+            value
+            if isinstance(value, dict)
+            else {"__error__": ("import.bad_json", "Mỗi phần tử phải là một đối tượng JSON.")},
+        )
+        position = _skip_space(text, position)
+        if position < len(text) and text[position] == ",":
+            position = _skip_space(text, position + 1)
+
+
+def _skip_space(text: str, position: int) -> int:
+    while position < len(text) and text[position] in " \t\r\n":
+        position += 1
+    return position
+
+
+# ---------------------------------------------------------------- reference data, cached per import
+
+
+@dataclass
+class _Plan:
+    """What every dossier of one (procedure, receiving unit, competent unit, channel) shares."""
+
+    procedure: CityProcedure
+    workflow: Workflow
+    receiving_id: str
+    competent_id: str
+    initial: dict[str, Any]  # the encoded initial state, without the per-dossier fields
+    steps: Mapping[str, tuple[str, str]]  # "start", "processing", "fee", "stop", "return" → (step, unit)
+    copy_columns: str  # COPY text of the procedure and workflow columns
+    copy_units: str  # COPY text of the receiving and competent unit columns
+    form_object: Any = None  # the last form data seen, and its COPY text (generated rows share one object)
+    form_json: str = ""
+
+
+class _Reference:
+    """Units valid today, the city's current catalog and the workflows; plans cached per key."""
+
+    def __init__(self, conn: Connection, *, today: date, calendar: BusinessCalendar) -> None:
+        self.today = today
+        self.calendar = calendar
+        self.units: UnitDirectory = directory(conn, today)
+        self.procedures: dict[str, CityProcedure] = {
+            row.code: CityProcedure.from_dict(row.data, version=row.version)
+            for row in conn.execute(
+                select(city_procedures.c.code, city_procedures.c.data, city_procedures.c.version).where(
+                    city_procedures.c.is_current.is_(True)
+                )
+            )
+        }
+        registry = WorkflowRegistry()
+        self.workflows = {
+            p.workflow: registry.latest(conn, p.workflow) for p in self.procedures.values() if p.workflow
+        }
+        self._plans: dict[tuple[str, str, str | None], _Plan] = {}
+        self._clock_starts: dict[tuple[datetime, time | None], datetime] = {}
+        self._dues: dict[tuple[datetime, ProcedureTerms], datetime] = {}
+
+    def unit_id(self, ref: str) -> str:
+        ref = ref.strip()
+        if ref in self.units:
+            return ref
+        return self.units.by_agency_code(ref).id
+
+    def plan(self, procedure_code: str, receiving_ref: str, competent_ref: str | None) -> _Plan:
+        key = (procedure_code, receiving_ref, competent_ref)
+        plan = self._plans.get(key)
+        if plan is None:
+            plan = self._plans[key] = self._make_plan(*key)
+        return plan
+
+    def _make_plan(self, procedure_code: str, receiving_ref: str, competent_ref: str | None) -> _Plan:
+        procedure = self.procedures.get(procedure_code)
+        if procedure is None:
+            raise NotFound(
+                "procedure.not_offered",
+                f"Thủ tục {procedure_code} không có trong danh mục Thành phố đang áp dụng.",
+            )
+        receiving = self.units.get(self.unit_id(receiving_ref))
+        if receiving.kind.value not in procedure.receiving_kinds:
+            raise InvalidInput(
+                "dossier.wrong_receiving_unit",
+                f"«{receiving.name}» không tiếp nhận thủ tục «{procedure.name}».",
+            )
+        if competent_ref:
+            competent_id = self.unit_id(competent_ref)
+        elif procedure.competent == "receiving":
+            competent_id = receiving.id
+        else:
+            selector = procedure.competent
+            selector = selector if selector.startswith("kind:") else f"unit:{selector}"
+            competent_id = self.units.resolve(selector, receiving_id=receiving.id, competent_id=None).id
+        workflow = self.workflows[procedure.workflow]
+
+        def where(step_id: str) -> tuple[str, str]:
+            selector = workflow.step(step_id).unit
+            unit = self.units.resolve(selector, receiving_id=receiving.id, competent_id=competent_id)
+            return step_id, unit.id
+
+        start = workflow.start
+        processing = start.routes[RouteAction.ACCEPT]
+        steps = {
+            "start": where(start.id),
+            "processing": where(processing),
+            "fee": where(_first_step_allowing(workflow, processing, StepAction.REQUEST_FEE)),
+            "stop": where(_first_step_allowing(workflow, processing, StepAction.STOP)),
+            "return": where(_returning_step(workflow)),
+        }
+        prototype = DossierState(
+            code="",
+            procedure_code=procedure.code,
+            workflow_id=workflow.id,
+            workflow_version=workflow.version,
+            channel=Channel.ONLINE,
+            applicant_id="",
+            submitted_by="",
+            receiving_unit_id=receiving.id,
+            competent_unit_id=competent_id,
+            time_amount=procedure.time.amount,
+            time_unit=procedure.time.unit,
+            cutoff=procedure.cutoff,
+            status=Status.SUBMITTED,
+            step=steps["start"][0],
+            step_unit_id=steps["start"][1],
+            submitted_at=datetime(2000, 1, 1, tzinfo=VN_TZ),
+            step_entered_at=datetime(2000, 1, 1, tzinfo=VN_TZ),
+        )
+        copy_columns = "\t".join(
+            (
+                procedure.code,
+                _copy_text(procedure.name),
+                str(procedure.version or 1),
+                workflow.id,
+                str(workflow.version),
+            )
+        )
+        initial = state_to_dict(prototype)
+        return _Plan(
+            procedure,
+            workflow,
+            receiving.id,
+            competent_id,
+            initial,
+            steps,
+            copy_columns,
+            f"{receiving.id}\t{competent_id}",
+        )
+
+    def clock_start(self, accepted: datetime, cutoff: time | None) -> datetime:
+        key = (accepted, cutoff)
+        value = self._clock_starts.get(key)
+        if value is None:
+            if len(self._clock_starts) > 500_000:
+                self._clock_starts.clear()
+            value = self._clock_starts[key] = self.calendar.start_instant(accepted, cutoff)
+        return value
+
+    def due(self, clock_start: datetime, terms: ProcedureTerms) -> datetime:
+        """The legal due date, as the engine computes it at acceptance (memoised: it is costly)."""
+        key = (clock_start, terms)
+        value = self._dues.get(key)
+        if value is None:
+            if len(self._dues) > 500_000:
+                self._dues.clear()
+            value = self._dues[key] = legal_due(self.calendar, terms, clock_start)
+        return value
+
+
+def _first_step_allowing(workflow: Workflow, from_step: str, action: StepAction) -> str:
+    """The first step from `from_step` along the forward path whose officers may take `action`."""
+    step_id, seen = from_step, set()
+    while step_id != END and step_id not in seen:
+        seen.add(step_id)
+        step = workflow.step(step_id)
+        if action in step.may:
+            return step_id
+        step_id = next(
+            (step.routes[r] for r in (RouteAction.FORWARD, RouteAction.APPROVE) if r in step.routes), END
+        )
+    return from_step
+
+
+def _returning_step(workflow: Workflow) -> str:
+    return next(s.id for s in workflow.steps if RouteAction.RETURN_RESULT in s.routes)
+
+
+# ---------------------------------------------------------------- validation
+
+
+@dataclass
+class _Row:
+    """One validated dossier, ready to write: the columns of its row, its events and its documents."""
+
+    line: int
+    code: str
+    agency_code: str
+    day: date
+    seq: int
+    plan: _Plan
+    applicant: dict[str, Any]
+    dossier: dict[str, Any]
+    events: list[dict[str, Any]]
+    documents: list[dict[str, Any]]
+    copy_dossier: str = ""  # PostgreSQL: the COPY line without the dossier id
+    copy_events: list[str] = field(default_factory=list)  # … each event's, without the dossier id
+    copy_links: list[str] = field(default_factory=list)  # … each document link's, without the dossier id
+
+
+class _Rejected(Exception):
+    def __init__(self, reason: str, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+        self.message = message
+
+
+def _text(record: Record, name: str, *, required: bool = True, limit: int = 200) -> str | None:
+    raw = record.get(name)
+    value = "" if raw is None else str(raw).strip()
+    if not value:
+        if required:
+            raise _Rejected("import.missing_field", f"Thiếu trường bắt buộc «{name}».")
+        return None
+    if len(value) > limit:
+        raise _Rejected("import.field_too_long", f"Trường «{name}» dài quá {limit} ký tự.")
+    return value
+
+
+def _instant(record: Record, name: str) -> datetime | None:
+    raw = record.get(name)
+    if raw is None or raw == "":
+        return None
+    if isinstance(raw, datetime):
+        value = raw
+    else:
+        try:
+            value = datetime.fromisoformat(str(raw).strip())
+        except ValueError:
+            raise _Rejected(
+                "import.bad_datetime",
+                f"Trường «{name}» ({_DATE_LABELS[name]}) phải là thời điểm ISO 8601, "
+                "ví dụ 2025-09-03T09:15:00+07:00.",
+            ) from None
+    if value.tzinfo is None:
+        return value.replace(tzinfo=VN_TZ)
+    return value if value.tzinfo is VN_TZ else value.astimezone(VN_TZ)
+
+
+def _json_field(record: Record, name: str, kind: type) -> Any:
+    raw = record.get(name)
+    if raw is None or raw == "":
+        return kind()
+    if isinstance(raw, str):
+        try:
+            raw = json.loads(raw)
+        except json.JSONDecodeError:
+            raw = None
+    if not isinstance(raw, kind):
+        noun = "đối tượng" if kind is dict else "danh sách"
+        raise _Rejected(f"import.bad_{name}", f"Trường «{name}» phải là một {noun} JSON.")
+    return raw
+
+
+def _applicant(record: Record, today: date) -> dict[str, Any]:
+    name = " ".join((_text(record, "applicant_name") or "").split())
+    if len(name) < 2:
+        raise _Rejected("applicant.name_required", "Cần họ tên người yêu cầu.")
+    personal_id = _text(record, "applicant_personal_id", required=False, limit=12)
+    tax_code = _text(record, "applicant_tax_code", required=False, limit=14)
+    try:
+        if personal_id:
+            parse_cccd(personal_id, today=today)
+            return {"id": f"cd-{personal_id}", "kind": "citizen", "name": name, "personal_id": personal_id}
+        if tax_code:
+            normalized = parse_mst(tax_code).normalized
+            return {"id": f"dn-{normalized}", "kind": "business", "name": name, "tax_code": normalized}
+    except InvalidInput as exc:
+        raise _Rejected(exc.code, exc.message) from None
+    raise _Rejected(
+        "applicant.identity_required",
+        "Cần số định danh cá nhân (applicant_personal_id) hoặc mã số doanh nghiệp (applicant_tax_code).",
+    )
+
+
+def _documents(record: Record) -> list[dict[str, Any]]:
+    documents = []
+    for item in _json_field(record, "documents", list):
+        ok = isinstance(item, dict)
+        sha = str(item.get("sha256") or "").lower() if ok else ""
+        size = item.get("size") if ok else None
+        if not (
+            _SHA256.fullmatch(sha)
+            and isinstance(size, int)
+            and size >= 0
+            and str(item.get("name") or "").strip()
+        ):
+            raise _Rejected(
+                "import.bad_documents",
+                "Mỗi tài liệu cần name, sha256 (64 ký tự hex) và size (số byte không âm).",
+            )
+        documents.append(
+            {
+                "sha256": sha,
+                "size": size,
+                "media_type": str(item.get("media_type") or "application/pdf")[:100],
+                "name": str(item["name"]).strip()[:300],
+                "label": (str(item["label"]).strip() or None) if item.get("label") else None,
+                "kind": str(item.get("kind") or "upload")[:32],
+            }
+        )
+    return documents
+
+
+def _status(record: Record) -> Status:
+    raw = record.get("status")
+    if isinstance(raw, Status):
+        return raw
+    try:
+        return Status(int(str(_text(record, "status", limit=4))))
+    except ValueError:
+        raise _Rejected(
+            "import.bad_status", "Trạng thái phải là mã trạng thái quốc gia từ 1 đến 10."
+        ) from None
+
+
+def _check_dates(status: Status, dates: dict[str, datetime | None], now: datetime) -> None:
+    for name in _REQUIRED_DATES[status]:
+        if dates[name] is None and not (name == "closed_at" and status is Status.RETURNED):
+            raise _Rejected(
+                "import.missing_date",
+                f"Trạng thái «{status.label_vi}» cần trường «{name}» ({_DATE_LABELS[name]}).",
+            )
+    for name in _FORBIDDEN_DATES[status]:
+        if dates[name] is not None:
+            raise _Rejected(
+                "import.date_contradicts_status",
+                f"Hồ sơ ở trạng thái «{status.label_vi}» không thể có {_DATE_LABELS[name]} («{name}»).",
+            )
+    previous: tuple[str, datetime] | None = None
+    for name in _DATE_ORDER:
+        value = dates[name]
+        if value is None:
+            continue
+        if value > now:
+            raise _Rejected("import.date_in_future", f"{_DATE_LABELS[name].capitalize()} ở tương lai.")
+        if previous is not None and value < previous[1]:
+            raise _Rejected(
+                "import.dates_out_of_order",
+                f"{_DATE_LABELS[name].capitalize()} sớm hơn {_DATE_LABELS[previous[0]]}.",
+            )
+        previous = (name, value)
+    due, accepted = dates["due_at"], dates["accepted_at"]
+    if due is not None and (accepted is None or due < accepted):
+        raise _Rejected(
+            "import.bad_due_date", "Ngày hẹn trả chỉ có khi đã tiếp nhận và không sớm hơn ngày tiếp nhận."
+        )
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def prepare_row(ref: _Reference, line: int, record: Record, now: datetime, source: str) -> _Row:
+    """Validate one export row and build everything stored for it (raises `_Rejected`)."""
+    if "__error__" in record:
+        raise _Rejected(*record["__error__"])
+    code = _text(record, "code", limit=64) or ""
+    try:
+        parts = parse_dossier_code(code)
+    except InvalidInput as exc:
+        raise _Rejected(exc.code, exc.message) from None
+    status = _status(record)
+    channel_text = _text(record, "channel", required=False, limit=16) or "online"
+    try:
+        channel = Channel(channel_text)
+    except ValueError:
+        raise _Rejected("import.bad_channel", "Kênh nộp phải là online, desk, post hoặc agent.") from None
+    try:
+        plan = ref.plan(
+            _text(record, "procedure_code", limit=16) or "",
+            _text(record, "receiving_unit", limit=80) or "",
+            _text(record, "competent_unit", required=False, limit=80),
+        )
+    except DomainError as exc:
+        raise _Rejected(exc.code, exc.message) from None
+    dates = {name: _instant(record, name) for name in _DATE_FIELDS}
+    submitted = dates["submitted_at"]
+    if submitted is None:
+        raise _Rejected("import.missing_field", "Thiếu trường bắt buộc «submitted_at».")
+    _check_dates(status, dates, now)
+    applicant = _applicant(record, now.date())
+    outcome = _text(record, "outcome", required=False, limit=16)
+    if outcome not in (None, "approved", "refused") or (
+        outcome and status not in (Status.RESOLVED, Status.RETURNED)
+    ):
+        raise _Rejected(
+            "import.bad_outcome", "Kết quả (outcome) chỉ là approved hoặc refused, với hồ sơ đã có kết quả."
+        )
+    form_data = _json_field(record, "form_data", dict)
+    documents = _documents(record)
+
+    code = code.strip()
+    submitted_iso = submitted.isoformat()
+    state = dict(plan.initial)
+    state.update(
+        code=code,
+        channel=channel.value,
+        applicant_id=applicant["id"],
+        submitted_by=applicant["id"],
+        submitted_at=submitted_iso,
+        step_entered_at=submitted_iso,
+        last_event_at=submitted_iso,
+    )
+    events = [_event(1, Action.SUBMIT, submitted, applicant["id"], applicant["kind"], None, {}, state)]
+    due: datetime | None = None
+    closed: datetime | None = None
+    if status is not Status.SUBMITTED:
+        last = max(d for d in (dates[name] for name in _DATE_ORDER) if d is not None)
+        due, closed, changes = _final_changes(ref, plan, status, dates, outcome)
+        changes["version"] = 2
+        changes["last_event_at"] = last.isoformat()
+        if changes["step"] != state["step"]:
+            changes["step_entered_at"] = changes["last_event_at"]
+        action = FINAL_ACTION[status]
+        if status is Status.RESOLVED and changes["outcome"] == "refused":
+            action = Action.REFUSE
+        data = {"imported": True, "source": source, "line": line}
+        unit = changes["step_unit_id"]
+        events.append(_event(2, action, last, IMPORT_ACTOR, "officer", unit, data, changes))
+        state = {**state, **changes}
+    dossier = {
+        "code": code,
+        "procedure_code": plan.procedure.code,
+        "procedure_name": plan.procedure.name,
+        "city_procedure_version": plan.procedure.version or 1,
+        "workflow_id": plan.workflow.id,
+        "workflow_version": plan.workflow.version,
+        "channel": channel.value,
+        "applicant_id": applicant["id"],
+        "applicant_name": applicant["name"],
+        "submitted_by": applicant["id"],
+        "receiving_unit_id": plan.receiving_id,
+        "competent_unit_id": plan.competent_id,
+        "status": int(status),
+        "step": state["step"],
+        "step_unit_id": state["step_unit_id"],
+        "assignee_id": None,
+        "submitted_at": submitted,
+        "accepted_at": dates["accepted_at"],
+        "due_at": due,
+        "step_due_at": None,
+        "resolved_at": dates["resolved_at"],
+        "closed_at": closed,
+        "outcome": state["outcome"],
+        "version": state["version"],
+        "state": state,
+        "form_data": form_data,
+        "updated_at": events[-1]["at"],
+    }
+    return _Row(
+        line, code, parts.agency_code, parts.day, parts.seq, plan, applicant, dossier, events, documents
+    )
+
+
+_PLACE = {
+    Status.REJECTED: "start",
+    Status.ACCEPTED: "processing",
+    Status.IN_PROCESS: "processing",
+    Status.FEE_DUE: "fee",
+    Status.STOPPED: "stop",
+    Status.RESOLVED: "return",
+    Status.RETURNED: "return",
+}
+
+
+def _final_changes(
+    ref: _Reference,
+    plan: _Plan,
+    status: Status,
+    dates: Mapping[str, datetime | None],
+    outcome: str | None,
+) -> tuple[datetime | None, datetime | None, dict[str, Any]]:
+    """The due date, the closing instant and the state fields the final event changes, encoded as
+    `state_to_dict` encodes them."""
+    accepted = dates["accepted_at"]
+    changes: dict[str, Any] = {"status": int(status)}
+    due = None
+    if accepted is not None:
+        procedure = plan.procedure
+        terms = ProcedureTerms(procedure.code, procedure.time.amount, procedure.time.unit, procedure.cutoff)
+        clock_start = ref.clock_start(accepted, procedure.cutoff)
+        due = dates["due_at"] or ref.due(clock_start, terms)
+        changes.update(
+            accepted_at=accepted.isoformat(), clock_start=clock_start.isoformat(), due_at=due.isoformat()
+        )
+    place = _PLACE.get(status) or ("start" if accepted is None else "processing")
+    changes["step"], changes["step_unit_id"] = plan.steps[place]
+    if status in (Status.SUPPLEMENT_REQUESTED, Status.FEE_DUE):
+        resume = Status.SUBMITTED if accepted is None else Status.IN_PROCESS
+        changes.update(paused_at=_iso(dates["paused_at"]), resume_status=int(resume))
+        if status is Status.SUPPLEMENT_REQUESTED:
+            changes["supplement_requests"] = 1
+    if status in (Status.RESOLVED, Status.RETURNED):
+        changes.update(resolved_at=_iso(dates["resolved_at"]), outcome=outcome or "approved")
+    if status is Status.RETURNED:
+        changes["returned_at"] = _iso(dates["returned_at"])
+    closed = None
+    if status in _CLOSED_WITH:
+        closed = dates["closed_at"] or dates["returned_at"]
+        changes["closed_at"] = _iso(closed)
+    return due, closed, changes
+
+
+def _event(
+    seq: int,
+    action: Action,
+    at: datetime,
+    actor_id: str,
+    actor_kind: str,
+    actor_unit_id: str | None,
+    data: dict[str, Any],
+    changes: dict[str, Any],
+) -> dict[str, Any]:
+    return {
+        "seq": seq,
+        "type": action.value,
+        "at": at,
+        "actor_id": actor_id,
+        "actor_kind": actor_kind,
+        "actor_unit_id": actor_unit_id,
+        "data": data,
+        "changes": changes,
+    }
+
+
+# ---------------------------------------------------------------- the bulk path
+
+
+def import_dossiers(
+    db: Database,
+    path: Path | str,
+    *,
+    now: datetime,
+    calendar: BusinessCalendar | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    on_batch: Callable[[ImportReport], None] | None = None,
+) -> ImportReport:
+    """`motcua import dossiers FILE`: read, validate and bulk-insert a legacy export."""
+    path = Path(path)
+    if not path.is_file():
+        raise NotFound("import.file_not_found", f"Không tìm thấy tệp {path}.")
+    records = read_export(path)
+    return import_records(
+        db, records, now=now, source=path.name, calendar=calendar, batch_size=batch_size, on_batch=on_batch
+    )
+
+
+def import_records(
+    db: Database,
+    records: Iterable[tuple[int, Record]],
+    *,
+    now: datetime,
+    source: str,
+    calendar: BusinessCalendar | None = None,
+    batch_size: int = DEFAULT_BATCH,
+    on_batch: Callable[[ImportReport], None] | None = None,
+) -> ImportReport:
+    """The bulk path shared by the legacy import and the benchmark data generator.
+
+    `records` are (line number, row) pairs with the fields of an export row (values as text, or already
+    typed: datetimes, ints, dicts, lists). Each batch is validated and formatted here while the previous one
+    is written by a second thread in its own transaction: the database works while Python prepares.
+    """
+    started = perf_counter()
+    report = ImportReport(source=source)
+    with db.read() as conn:
+        ref = _Reference(conn, today=now.date(), calendar=calendar or BusinessCalendar.vietnam())
+    for_copy = db.dialect == "postgresql"
+    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="motcua-import") as writer:
+        pending: Future[None] | None = None
+        for batch in _batches(records, batch_size):
+            rows = _prepare_batch(ref, batch, now=now, report=report, for_copy=for_copy)
+            if pending is not None:
+                pending.result()
+                if on_batch:
+                    on_batch(report)
+            pending = writer.submit(_write_batch, db, rows, now=now, report=report)
+        if pending is not None:
+            pending.result()
+            if on_batch:
+                on_batch(report)
+    report.seconds = perf_counter() - started
+    return report
+
+
+def _batches(records: Iterable[tuple[int, Record]], size: int) -> Iterator[list[tuple[int, Record]]]:
+    batch: list[tuple[int, Record]] = []
+    for item in records:
+        batch.append(item)
+        if len(batch) >= size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _prepare_batch(
+    ref: _Reference,
+    batch: Sequence[tuple[int, Record]],
+    *,
+    now: datetime,
+    report: ImportReport,
+    for_copy: bool,
+) -> list[_Row]:
+    """Validate a batch; rows that fail, or repeat a code of the batch, go to the report."""
+    rows: list[_Row] = []
+    seen: dict[str, int] = {}
+    rejected: list[RejectedRow] = []
+    for line, record in batch:
+        try:
+            row = prepare_row(ref, line, record, now, report.source)
+        except _Rejected as exc:
+            code = record.get("code")
+            rejected.append(RejectedRow(line, str(code) if code else None, exc.reason, exc.message))
+            continue
+        first = seen.setdefault(row.code, line)
+        if first != line:
+            message = f"Mã hồ sơ {row.code} trùng với dòng {first} của tệp."
+            rejected.append(RejectedRow(line, row.code, "import.duplicate_code", message))
+            continue
+        if for_copy:
+            _format_for_copy(row)
+        rows.append(row)
+    report.rows += len(batch)
+    report.rejected.extend(rejected)
+    return rows
+
+
+def _write_batch(db: Database, rows: list[_Row], *, now: datetime, report: ImportReport) -> None:
+    """One transaction: drop the rows whose code is stored already, write the rest, audit the batch."""
+    with db.transaction() as conn:
+        existing = _existing_codes(conn, [row.code for row in rows])
+        if existing:
+            message = "Hồ sơ {} đã có trong hệ thống (đã nhập trước đó, hoặc trùng mã)."
+            report.rejected.extend(
+                RejectedRow(row.line, row.code, "dossier.exists", message.format(row.code))
+                for row in rows
+                if row.code in existing
+            )
+            rows = [row for row in rows if row.code not in existing]
+        if not rows:
+            return
+        writer = _PostgresWriter(conn) if conn.dialect.name == "postgresql" else _SqliteWriter(conn)
+        created = writer.write(rows, now)
+        _raise_counters(conn, rows)
+        events = sum(len(row.events) for row in rows)
+        append_audit(
+            conn,
+            at=now,
+            actor_id=IMPORT_ACTOR,
+            actor_role="system",
+            action="dossier.import_batch",
+            object_type="dossier_import",
+            object_id=f"{report.source}#{report.batches + 1}",
+            unit_id=None,
+            data={
+                "source": report.source,
+                "batch": report.batches + 1,
+                "lines": [rows[0].line, rows[-1].line],
+                "dossiers": len(rows),
+                "events": events,
+                "first_code": rows[0].code,
+                "last_code": rows[-1].code,
+                "codes_sha256": hashlib.sha256("\n".join(r.code for r in rows).encode()).hexdigest(),
+            },
+        )
+    report.batches += 1
+    report.imported += len(rows)
+    report.events += events
+    report.documents += sum(len(row.documents) for row in rows)
+    report.applicants_created += created
+
+
+def _existing_codes(conn: Connection, codes: list[str]) -> set[str]:
+    if not codes:
+        return set()
+    if conn.dialect.name == "postgresql":  # one array parameter: 10,000 bind parameters compile slowly
+        with _driver(conn).cursor() as cur:
+            cur.execute("SELECT code FROM dossiers WHERE code = ANY(%s)", (codes,))
+            return {row[0] for row in cur.fetchall()}
+    found: set[str] = set()
+    for start in range(0, len(codes), 500):
+        chunk = codes[start : start + 500]
+        found.update(conn.scalars(select(dossiers.c.code).where(dossiers.c.code.in_(chunk))))
+    return found
+
+
+def _raise_counters(conn: Connection, rows: Sequence[_Row]) -> None:
+    """Raise each (agency, day) counter to the highest imported sequence, so new codes never collide."""
+    highest: dict[tuple[str, date], int] = {}
+    for row in rows:
+        key = (row.agency_code, row.day)
+        if row.seq > highest.get(key, 0):
+            highest[key] = row.seq
+    ordered = sorted(highest.items())  # a consistent lock order between concurrent imports
+    if conn.dialect.name == "postgresql":
+        with _driver(conn).cursor() as cur:
+            cur.execute(
+                "INSERT INTO dossier_counters (agency_code, day, last_seq) "
+                "SELECT * FROM unnest(%s::text[], %s::date[], %s::int[]) "
+                "ON CONFLICT (agency_code, day) DO UPDATE "
+                "SET last_seq = greatest(dossier_counters.last_seq, excluded.last_seq)",
+                ([a for (a, _), _ in ordered], [d for (_, d), _ in ordered], [s for _, s in ordered]),
+            )
+        return
+    upsert = sqlite.insert(dossier_counters)
+    biggest = func.max(dossier_counters.c.last_seq, upsert.excluded.last_seq)
+    conn.execute(
+        upsert.on_conflict_do_update(index_elements=["agency_code", "day"], set_={"last_seq": biggest}),
+        [{"agency_code": a, "day": d, "last_seq": s} for (a, d), s in ordered],
+    )
+
+
+def _driver(conn: Connection) -> Any:
+    """The DBAPI (psycopg) connection under a SQLAlchemy connection, in the same transaction."""
+    raw = conn.connection.driver_connection
+    assert raw is not None, "a live database connection"
+    return raw
+
+
+def _new_users(rows: Sequence[_Row], now: datetime) -> list[dict[str, Any]]:
+    applicants: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        applicants.setdefault(row.applicant["id"], row.applicant)
+    return [
+        {
+            "id": a["id"],
+            "username": a["id"],
+            "password_hash": "!",  # cannot log in, like a walk-in applicant's record
+            "kind": a["kind"],
+            "full_name": a["name"],
+            "personal_id": a.get("personal_id"),
+            "tax_code": a.get("tax_code"),
+            "unit_id": None,
+            "roles": [],
+            "email": None,
+            "phone": None,
+            "active": True,
+            "created_at": now,
+        }
+        for a in applicants.values()
+    ]
+
+
+def _unique_files(rows: Sequence[_Row], now: datetime) -> list[dict[str, Any]]:
+    unique: dict[str, dict[str, Any]] = {}
+    for row in rows:
+        for d in row.documents:
+            if d["sha256"] not in unique:
+                unique[d["sha256"]] = {
+                    "sha256": d["sha256"],
+                    "size": d["size"],
+                    "media_type": d["media_type"],
+                    "created_at": now,
+                }
+    return list(unique.values())
+
+
+def _document_links(row: _Row) -> list[dict[str, Any]]:
+    return [
+        {
+            "sha256": d["sha256"],
+            "kind": d["kind"],
+            "name": d["name"],
+            "label": d["label"],
+            "added_by": row.applicant["id"],
+            "added_at": row.dossier["submitted_at"],
+        }
+        for d in row.documents
+    ]
+
+
+class _SqliteWriter:
+    """executemany through SQLAlchemy Core (the embedded database of a single commune)."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.conn = conn
+
+    def write(self, rows: Sequence[_Row], now: datetime) -> int:
+        conn = self.conn
+        next_id = int(conn.execute(select(func.coalesce(func.max(dossiers.c.id), 0))).scalar_one()) + 1
+        for offset, row in enumerate(rows):
+            row.dossier["id"] = next_id + offset
+        conn.execute(dossiers.insert(), [row.dossier for row in rows])
+        events = [{"dossier_id": row.dossier["id"], **e} for row in rows for e in row.events]
+        conn.execute(dossier_events.insert(), events)
+        new_users = sqlite.insert(users).on_conflict_do_nothing(index_elements=["id"])
+        created = conn.execute(new_users, _new_users(rows, now)).rowcount
+        file_rows = _unique_files(rows, now)
+        if file_rows:
+            conn.execute(sqlite.insert(files).on_conflict_do_nothing(index_elements=["sha256"]), file_rows)
+            links = [
+                {"dossier_id": row.dossier["id"], **link} for row in rows for link in _document_links(row)
+            ]
+            conn.execute(dossier_files.insert(), links)
+        return max(int(created or 0), 0)
+
+
+# ---- PostgreSQL: COPY in text format, each row formatted once by the preparing thread
+
+_encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":"), allow_nan=False).encode
+NULL = "\\N"
+
+
+def _copy_text(value: str) -> str:
+    if "\\" in value or "\t" in value or "\n" in value or "\r" in value:
+        return value.replace("\\", "\\\\").replace("\t", "\\t").replace("\n", "\\n").replace("\r", "\\r")
+    return value
+
+
+def _copy_json(value: Any) -> str:
+    # The encoder escapes control characters, so only its backslashes need doubling for COPY.
+    return _encode_json(value).replace("\\", "\\\\")
+
+
+def _copy_instant(value: datetime | None) -> str:
+    return NULL if value is None else value.isoformat()
+
+
+def _copy_optional(value: str | None) -> str:
+    return NULL if value is None else _copy_text(value)
+
+
+def _format_for_copy(row: _Row) -> None:
+    """The COPY lines of a row, without the dossier id the writer reserves."""
+    d = row.dossier
+    plan = row.plan
+    initial_json = _copy_json(row.events[0]["changes"])
+    state = d["state"]
+    state_json = initial_json if state is row.events[0]["changes"] else _copy_json(state)
+    if d["form_data"] is plan.form_object:
+        form_json = plan.form_json
+    else:
+        form_json = plan.form_json = _copy_json(d["form_data"])
+        plan.form_object = d["form_data"]
+    row.copy_dossier = "\t".join(
+        (
+            d["code"],
+            plan.copy_columns,
+            d["channel"],
+            d["applicant_id"],
+            _copy_text(d["applicant_name"]),
+            d["submitted_by"],
+            plan.copy_units,
+            str(d["status"]),
+            d["step"],
+            d["step_unit_id"],
+            NULL,
+            d["submitted_at"].isoformat(),
+            _copy_instant(d["accepted_at"]),
+            _copy_instant(d["due_at"]),
+            NULL,
+            _copy_instant(d["resolved_at"]),
+            _copy_instant(d["closed_at"]),
+            _copy_optional(d["outcome"]),
+            str(d["version"]),
+            state_json,
+            form_json,
+            d["updated_at"].isoformat(),
+        )
+    )
+    lines = []
+    for e, changes in zip(
+        row.events, [initial_json, *(_copy_json(e["changes"]) for e in row.events[1:])], strict=True
+    ):
+        fields = (
+            str(e["seq"]),
+            e["type"],
+            e["at"].isoformat(),
+            _copy_text(e["actor_id"]),
+            e["actor_kind"],
+            _copy_optional(e["actor_unit_id"]),
+            _copy_json(e["data"]) if e["data"] else "{}",
+            changes,
+        )
+        lines.append("\t".join(fields))
+    row.copy_events = lines
+    row.copy_links = [
+        "\t".join(
+            (
+                link["sha256"],
+                _copy_text(link["kind"]),
+                _copy_text(link["name"]),
+                _copy_optional(link["label"]),
+                link["added_by"],
+                link["added_at"].isoformat(),
+            )
+        )
+        for link in _document_links(row)
+    ]
+
+
+_DOSSIER_COLUMNS = (
+    "id, code, procedure_code, procedure_name, city_procedure_version, workflow_id, workflow_version, channel, "
+    "applicant_id, applicant_name, submitted_by, receiving_unit_id, competent_unit_id, status, step, "
+    "step_unit_id, assignee_id, submitted_at, accepted_at, due_at, step_due_at, resolved_at, closed_at, outcome, "
+    "version, state, form_data, updated_at"
+)
+_EVENT_COLUMNS = "dossier_id, seq, type, at, actor_id, actor_kind, actor_unit_id, data, changes"
+_LINK_COLUMNS = "dossier_id, sha256, kind, name, label, added_by, added_at"
+_USER_COLUMNS = tuple(c.name for c in users.columns)
+_FILE_COLUMNS = ("sha256", "size", "media_type", "created_at")
+
+
+class _PostgresWriter:
+    """COPY … FROM STDIN on the transaction's own connection; dossier ids reserved from their sequence."""
+
+    def __init__(self, conn: Connection) -> None:
+        self.raw = _driver(conn)
+
+    def write(self, rows: Sequence[_Row], now: datetime) -> int:
+        ids = self._reserve_ids(len(rows))
+        dossier_lines: list[str] = []
+        event_lines: list[str] = []
+        link_lines: list[str] = []
+        for row, dossier_id in zip(rows, ids, strict=True):
+            row.dossier["id"] = dossier_id
+            prefix = f"{dossier_id}\t"
+            dossier_lines.append(prefix + row.copy_dossier)
+            event_lines.extend(prefix + line for line in row.copy_events)
+            link_lines.extend(prefix + line for line in row.copy_links)
+        self._copy(f"dossiers ({_DOSSIER_COLUMNS})", dossier_lines)
+        self._copy(f"dossier_events ({_EVENT_COLUMNS})", event_lines)
+        created = self._merge("users", "id", _USER_COLUMNS, _new_users(rows, now))
+        if link_lines:
+            self._merge("files", "sha256", _FILE_COLUMNS, _unique_files(rows, now))
+            self._copy(f"dossier_files ({_LINK_COLUMNS})", link_lines)
+        return created
+
+    def _reserve_ids(self, count: int) -> list[int]:
+        with self.raw.cursor() as cur:
+            cur.execute(
+                "SELECT nextval(pg_get_serial_sequence('dossiers', 'id')) FROM generate_series(1, %s)",
+                (count,),
+            )
+            return [int(r[0]) for r in cur.fetchall()]
+
+    def _copy(self, target: str, lines: list[str]) -> None:
+        with self.raw.cursor() as cur, cur.copy(f"COPY {target} FROM STDIN") as copy:
+            copy.write("\n".join(lines))
+            copy.write("\n")
+
+    def _merge(self, table: str, key: str, columns: Sequence[str], values: list[dict[str, Any]]) -> int:
+        """Insert the rows whose key is not stored yet (COPY into a temporary table, then one INSERT)."""
+        staging = f"motcua_import_{table}"
+        names = ", ".join(columns)
+        with self.raw.cursor() as cur:
+            cur.execute(
+                f"CREATE TEMP TABLE IF NOT EXISTS {staging} (LIKE {table} INCLUDING DEFAULTS) "
+                "ON COMMIT DELETE ROWS"
+            )
+        self._copy(f"{staging} ({names})", ["\t".join(_copy_value(v[c]) for c in columns) for v in values])
+        with self.raw.cursor() as cur:
+            cur.execute(
+                f"INSERT INTO {table} ({names}) SELECT {names} FROM {staging} ON CONFLICT ({key}) DO NOTHING"
+            )
+            return max(int(cur.rowcount), 0)
+
+
+def _copy_value(value: Any) -> str:
+    if value is None:
+        return NULL
+    if isinstance(value, str):
+        return _copy_text(value)
+    if isinstance(value, bool):
+        return "t" if value else "f"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    return _copy_json(value)
+
+
+__all__ = [
+    "DEFAULT_BATCH",
+    "IMPORT_ACTOR",
+    "ImportReport",
+    "RejectedRow",
+    "import_dossiers",
+    "import_records",
+    "read_export",
+    "write_rejections",
+]

@@ -1,0 +1,430 @@
+"""The officer workspace (Một cửa điện tử): queues with filters, the dossier page's data, desk reception.
+
+These use cases sit on top of `motcua.services.dossiers` (which decides and records every change): they add
+what the pages need around it — the queue of dossiers waiting on an officer (by the step's role at their unit),
+officers' names for the history, the e-form schema the dossier was filed with, who may be assigned, and the
+three-step desk filing (submit, attach the scans, accept) that lets the receipt list the scanned documents.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime, time, timedelta
+from typing import Any
+
+from sqlalchemy import Connection, and_, func, or_, select, true
+from sqlalchemy.sql.elements import ColumnElement
+
+from motcua.domain.catalog import CityProcedure, SubmissionChannel
+from motcua.domain.clock import to_vn
+from motcua.domain.errors import Conflict, InvalidInput, NotFound
+from motcua.domain.lifecycle import TERMINAL, Action, Actor, ActorKind, Channel, Status
+from motcua.domain.workflow import Role
+from motcua.services import dossiers as dossier_service
+from motcua.services.catalog import get_city_procedure
+from motcua.services.files import check_upload
+from motcua.services.runtime import Runtime
+from motcua.store.schema.catalog import city_procedures
+from motcua.store.schema.dossiers import dossiers
+from motcua.store.schema.identity import users
+from motcua.store.schema.workflows import workflow_definitions
+
+QUEUES = ("new", "mine", "unit")
+SORTS = ("due", "submitted", "recent")
+SLA_BANDS = ("overdue", "due_today", "within_time")
+OPEN_STATUSES = tuple(int(s) for s in Status if s not in TERMINAL)
+PAUSED_STATUSES = (int(Status.SUPPLEMENT_REQUESTED), int(Status.FEE_DUE))
+# Statuses whose legal clock is running: the SLA band means something for them.
+RUNNING_STATUSES = (int(Status.ACCEPTED), int(Status.IN_PROCESS))
+MAX_QUEUE_PAGE = 100
+
+
+# ---------------------------------------------------------------- queues
+
+
+@dataclass(frozen=True)
+class QueueQuery:
+    """What an officer asked of a queue (all optional but `queue`)."""
+
+    queue: str = "unit"  # new | mine | unit
+    status: str = ""  # "" = open dossiers, "all", or a national status 1–10
+    procedure: str = ""  # a procedure code
+    text: str = ""  # part of a dossier code, an applicant's name or personal ID
+    sort: str = "due"  # due | submitted | recent
+    sla: str = ""  # overdue | due_today | within_time (legal due date, running dossiers only)
+    limit: int = 20
+    offset: int = 0
+
+
+def officer_queue(rt: Runtime, actor: Actor, query: QueueQuery) -> dict[str, Any]:
+    """A page of a queue: {"items", "total", "procedures" (the queue's procedures, for the filter)}."""
+    _check_query(actor, query)
+    now = rt.clock.now()
+    with rt.db.read() as conn:
+        scope = _queue_scope(conn, rt, actor, query.queue)
+        where = and_(scope, *_filters(query, now))
+        total = int(conn.execute(select(func.count()).select_from(dossiers).where(where)).scalar_one())
+        rows = conn.execute(
+            select(*_QUEUE_COLUMNS)
+            .where(where)
+            .order_by(*_order(query.sort))
+            .limit(query.limit)
+            .offset(query.offset)
+        ).mappings()
+        items = [_queue_item(row) for row in rows]
+        procedures = [
+            {"code": code, "name": name}
+            for code, name in conn.execute(
+                select(dossiers.c.procedure_code, dossiers.c.procedure_name)
+                .where(scope)
+                .distinct()
+                .order_by(dossiers.c.procedure_name, dossiers.c.procedure_code)
+            )
+        ]
+        names = user_names(conn, {item["assignee_id"] for item in items if item["assignee_id"]})
+    for item in items:
+        item["assignee_name"] = names.get(item["assignee_id"] or "", "")
+    return {"items": items, "total": total, "procedures": procedures}
+
+
+_QUEUE_COLUMNS = (
+    dossiers.c.code,
+    dossiers.c.procedure_code,
+    dossiers.c.procedure_name,
+    dossiers.c.status,
+    dossiers.c.channel,
+    dossiers.c.applicant_name,
+    dossiers.c.submitted_at,
+    dossiers.c.due_at,
+    dossiers.c.step_due_at,
+    dossiers.c.assignee_id,
+)
+
+
+def _check_query(actor: Actor, query: QueueQuery) -> None:
+    if actor.kind is not ActorKind.OFFICER:
+        raise InvalidInput("workspace.officers_only", "Hàng đợi hồ sơ chỉ dành cho cán bộ, công chức.")
+    if query.queue not in QUEUES:
+        raise InvalidInput("workspace.bad_queue", "Hàng đợi phải là new, mine hoặc unit.")
+    if query.sort not in SORTS:
+        raise InvalidInput("workspace.bad_sort", "Cách sắp xếp phải là due, submitted hoặc recent.")
+    if query.sla and query.sla not in SLA_BANDS:
+        raise InvalidInput("workspace.bad_sla", "Mức hạn phải là overdue, due_today hoặc within_time.")
+    if query.status not in ("", "all") and not (query.status.isdigit() and 1 <= int(query.status) <= 10):
+        raise InvalidInput("workspace.bad_status", "Trạng thái phải là một số từ 1 đến 10.")
+    if not 1 <= query.limit <= MAX_QUEUE_PAGE or query.offset < 0:
+        raise InvalidInput("workspace.bad_page", "Phân trang không hợp lệ.")
+
+
+def _queue_scope(conn: Connection, rt: Runtime, actor: Actor, queue: str) -> ColumnElement[bool]:
+    unit = actor.unit_id
+    if queue == "new":
+        return and_(dossiers.c.receiving_unit_id == unit, dossiers.c.status == int(Status.SUBMITTED))
+    if queue == "mine":
+        waiting_at_my_steps = and_(
+            dossiers.c.step_unit_id == unit,
+            dossiers.c.assignee_id.is_(None),
+            _steps_of_roles(conn, rt, actor.roles),
+        )
+        active = [s for s in OPEN_STATUSES if s not in PAUSED_STATUSES]
+        return and_(
+            dossiers.c.status.in_(active), or_(dossiers.c.assignee_id == actor.id, waiting_at_my_steps)
+        )
+    if unit == dossier_service.CITY_UNIT_ID and actor.roles & {Role.CITY_ADMIN, Role.MONITOR}:
+        return true()  # the city's administrators and monitors see every dossier, as the dossier service does
+    return or_(
+        dossiers.c.receiving_unit_id == unit,
+        dossiers.c.competent_unit_id == unit,
+        dossiers.c.step_unit_id == unit,
+    )
+
+
+def _steps_of_roles(conn: Connection, rt: Runtime, roles: Iterable[Role]) -> ColumnElement[bool]:
+    """Dossiers whose current step is worked on by one of `roles` (over every stored workflow version)."""
+    wanted = frozenset(roles)
+    matches = []
+    for workflow_id, version in conn.execute(
+        select(workflow_definitions.c.id, workflow_definitions.c.version)
+    ):
+        workflow = rt.workflows.get(conn, workflow_id, version)
+        steps = [step.id for step in workflow.steps if step.role in wanted]
+        if steps:
+            matches.append(
+                and_(
+                    dossiers.c.workflow_id == workflow_id,
+                    dossiers.c.workflow_version == version,
+                    dossiers.c.step.in_(steps),
+                )
+            )
+    return or_(*matches) if matches else dossiers.c.id.is_(None)
+
+
+def _filters(query: QueueQuery, now: datetime) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
+    if query.status == "":
+        conditions.append(dossiers.c.status.in_(OPEN_STATUSES))
+    elif query.status != "all":
+        conditions.append(dossiers.c.status == int(query.status))
+    if query.procedure:
+        conditions.append(dossiers.c.procedure_code == query.procedure)
+    text = " ".join(query.text.split())
+    if text:
+        conditions.append(_text_match(text))
+    if query.sla:
+        conditions.append(_band(query.sla, now))
+    return conditions
+
+
+def _text_match(text: str) -> ColumnElement[bool]:
+    """A part of the code, or of the applicant's name (as typed, lower case or capitalised), or their ID."""
+    name = dossiers.c.applicant_name
+    variants = {text, text.lower(), " ".join(word[:1].upper() + word[1:].lower() for word in text.split())}
+    return or_(
+        dossiers.c.code.contains(text.upper(), autoescape=True),
+        dossiers.c.applicant_id.contains(text, autoescape=True),
+        func.lower(name).contains(text.lower(), autoescape=True),
+        *(name.contains(variant, autoescape=True) for variant in variants),
+    )
+
+
+def _band(band: str, now: datetime) -> ColumnElement[bool]:
+    """The legal due date against now, Vietnam days — the same rule as `motcua.web.format.sla_band_of`."""
+    local = to_vn(now)
+    end_of_day = datetime.combine(local.date() + timedelta(days=1), time(0, 0), tzinfo=local.tzinfo)
+    due = dossiers.c.due_at
+    running = dossiers.c.status.in_(RUNNING_STATUSES)
+    if band == "overdue":
+        return and_(running, due < now)
+    if band == "due_today":
+        return and_(running, due >= now, due < end_of_day)
+    return and_(running, due >= end_of_day)
+
+
+def _order(sort: str) -> list[Any]:
+    if sort == "submitted":
+        return [dossiers.c.submitted_at, dossiers.c.id]
+    if sort == "recent":
+        return [dossiers.c.submitted_at.desc(), dossiers.c.id.desc()]
+    return [
+        dossiers.c.due_at.is_(None),
+        dossiers.c.due_at,
+        dossiers.c.step_due_at.is_(None),
+        dossiers.c.step_due_at,
+        dossiers.c.submitted_at,
+        dossiers.c.id,
+    ]
+
+
+def _iso(value: datetime | None) -> str | None:
+    return value.isoformat() if value else None
+
+
+def _queue_item(row: Any) -> dict[str, Any]:
+    status = int(row["status"])
+    return {
+        "code": row["code"],
+        "procedure": {"code": row["procedure_code"], "name": row["procedure_name"]},
+        "status": status,
+        "channel": row["channel"],
+        "applicant_name": row["applicant_name"],
+        "submitted_at": _iso(row["submitted_at"]),
+        "due_at": _iso(row["due_at"]),
+        "step_due_at": _iso(row["step_due_at"]),
+        "assignee_id": row["assignee_id"],
+        "running": status in RUNNING_STATUSES,
+        "paused": status in PAUSED_STATUSES,
+    }
+
+
+# ---------------------------------------------------------------- people
+
+
+def user_names(conn: Connection, user_ids: Iterable[str]) -> dict[str, str]:
+    """Full names of the given accounts (one query); unknown ids are left out."""
+    wanted = sorted({uid for uid in user_ids if uid})
+    if not wanted:
+        return {}
+    rows = conn.execute(select(users.c.id, users.c.full_name).where(users.c.id.in_(wanted)))
+    return {row.id: row.full_name for row in rows}
+
+
+def unit_officers_with_role(conn: Connection, unit_id: str, role: Role) -> list[dict[str, str]]:
+    """Active officers of a unit who hold `role`, by name: the people a dossier may be assigned to."""
+    rows = conn.execute(
+        select(users.c.id, users.c.full_name, users.c.roles)
+        .where(
+            users.c.unit_id == unit_id,
+            users.c.kind == ActorKind.OFFICER.value,
+            users.c.active.is_(True),
+        )
+        .order_by(users.c.full_name, users.c.id)
+    )
+    return [{"id": row.id, "name": row.full_name} for row in rows if role.value in (row.roles or [])]
+
+
+# ---------------------------------------------------------------- the dossier page
+
+
+def dossier_workspace(rt: Runtime, actor: Actor, code: str) -> dict[str, Any]:
+    """Everything the officer's dossier page shows (scope checked by `get_dossier`: NotFound otherwise).
+
+    {"dossier": the dossier view, "names": {user id: name}, "units": {unit id: name}, "steps": {step id: name},
+    "form_schema": the e-form schema it was filed with (or None), "assignees": [{"id", "name"}],
+    "receipt": the signed acceptance receipt file (or None)}
+    """
+    view = dossier_service.get_dossier(rt, actor, code)
+    with rt.db.read() as conn:
+        people = {event["actor_id"] for event in view["history"]}
+        people |= {str(event["data"].get("assignee_id") or "") for event in view["history"]}
+        people |= {view["step"]["assignee_id"] or "", *(f["added_by"] for f in view["files"])}
+        workflow = rt.workflows.get(conn, view["workflow"]["id"], view["workflow"]["version"])
+        directory = rt.directory(conn, rt.clock.now().date())
+        unit_ids = {event["actor_unit_id"] for event in view["history"] if event["actor_unit_id"]}
+        assignees: list[dict[str, str]] = []
+        if Action.ASSIGN.value in view["allowed_actions"]:
+            step_role = Role(view["step"]["role"])
+            assignees = unit_officers_with_role(conn, view["step"]["unit"]["id"], step_role)
+        return {
+            "dossier": view,
+            "names": user_names(conn, people),
+            "units": {uid: directory.get(uid).name for uid in unit_ids if uid in directory},
+            "steps": {step.id: step.name for step in workflow.steps},
+            "form_schema": _filed_schema(conn, code),
+            "assignees": assignees,
+            "receipt": receipt_file(view),
+        }
+
+
+def _filed_schema(conn: Connection, code: str) -> Mapping[str, Any] | None:
+    cp = city_procedures
+    row = conn.execute(
+        select(cp.c.data)
+        .join(
+            dossiers,
+            and_(dossiers.c.procedure_code == cp.c.code, dossiers.c.city_procedure_version == cp.c.version),
+        )
+        .where(dossiers.c.code == code.strip())
+    ).first()
+    schema = row.data.get("form_schema") if row else None
+    return schema if isinstance(schema, Mapping) else None
+
+
+def receipt_file(view: Mapping[str, Any]) -> dict[str, Any] | None:
+    """The latest signed acceptance receipt (Mẫu số 01) attached to the dossier, if one was issued."""
+    receipts = [f for f in view.get("files", []) if f["kind"] == "receipt"]
+    return receipts[-1] if receipts else None
+
+
+def act_on_dossier(
+    rt: Runtime,
+    actor: Actor,
+    code: str,
+    action: Action,
+    payload: Mapping[str, Any],
+    *,
+    expected_version: int | None = None,
+) -> dict[str, Any]:
+    """`dossiers.act`, refusing when the dossier changed since the officer's page was drawn."""
+    if expected_version is not None:
+        current = dossier_service.get_dossier(rt, actor, code)
+        if current["version"] != expected_version:
+            raise Conflict(
+                "dossier.changed_since_viewed",
+                "Hồ sơ vừa được cập nhật sau khi bạn mở trang; hãy xem lại trạng thái mới rồi thao tác.",
+            )
+    return dossier_service.act(rt, actor, code, action, payload)
+
+
+# ---------------------------------------------------------------- desk reception
+
+
+def desk_procedures(rt: Runtime, actor: Actor) -> list[dict[str, Any]]:
+    """Procedures this officer's unit receives at its desk and that have an e-form, by name."""
+    unit_kind = _desk_unit_kind(rt, actor)
+    with rt.db.read() as conn:
+        rows = conn.execute(
+            select(city_procedures.c.data, city_procedures.c.version)
+            .where(city_procedures.c.is_current.is_(True))
+            .order_by(city_procedures.c.name_folded, city_procedures.c.code)
+        ).all()
+    offered = [CityProcedure.from_dict(row.data, version=row.version) for row in rows]
+    return [
+        {"code": p.code, "name": p.name, "field": p.field_vi or "", "time": p.time.text_vi()}
+        for p in offered
+        if _receivable(p, unit_kind)
+    ]
+
+
+def desk_procedure(rt: Runtime, actor: Actor, procedure_code: str) -> CityProcedure:
+    """The current city version of a procedure this officer may receive at the desk (NotFound otherwise)."""
+    unit_kind = _desk_unit_kind(rt, actor)
+    with rt.db.read() as conn:
+        procedure = get_city_procedure(conn, procedure_code.strip())
+    if not _receivable(procedure, unit_kind):
+        raise NotFound(
+            "workspace.not_received_here",
+            f"Đơn vị của bạn không tiếp nhận trực tiếp thủ tục «{procedure.name}» trên hệ thống.",
+        )
+    return procedure
+
+
+def _desk_unit_kind(rt: Runtime, actor: Actor) -> str:
+    if not actor.unit_id or Role.RECEIVER not in actor.roles:
+        raise InvalidInput("workspace.receivers_only", "Chỉ cán bộ tiếp nhận mới tiếp nhận hồ sơ tại quầy.")
+    with rt.db.read() as conn:
+        directory = rt.directory(conn, rt.clock.now().date())
+    if actor.unit_id not in directory:
+        raise NotFound("unit.not_found", "Không tìm thấy đơn vị của bạn trong danh mục đơn vị hiện hành.")
+    return directory.get(actor.unit_id).kind.value
+
+
+def _receivable(procedure: CityProcedure, unit_kind: str) -> bool:
+    return (
+        unit_kind in procedure.receiving_kinds
+        and SubmissionChannel.DESK in procedure.channels
+        and procedure.form_schema is not None
+    )
+
+
+@dataclass(frozen=True)
+class Scan:
+    """A scanned document brought to the desk: the catalog document it is (its name) and the file."""
+
+    label: str
+    filename: str
+    data: bytes
+
+
+def file_at_desk(
+    rt: Runtime,
+    actor: Actor,
+    *,
+    procedure_code: str,
+    applicant: Mapping[str, Any],
+    form_data: Mapping[str, Any],
+    scans: Sequence[Scan] = (),
+    note: str = "",
+) -> dict[str, Any]:
+    """File a walk-in applicant's dossier at the officer's desk and accept it.
+
+    Three steps, so that the signed receipt (issued on acceptance) lists the scanned documents: submit
+    (status 1), attach each scan under its catalog document name, accept. The scans are checked (type, size)
+    before anything is stored. If a later step fails, the dossier waits in the unit's "new" queue.
+    """
+    for scan in scans:
+        check_upload(scan.data)
+    submission = dossier_service.Submission(
+        procedure_code=procedure_code,
+        receiving_unit_id=actor.unit_id or "",
+        channel=Channel.DESK,
+        form_data=form_data,
+        applicant=applicant,
+        accept_now=False,
+    )
+    filed = dossier_service.submit_dossier(rt, actor, submission)
+    for scan in scans:
+        dossier_service.add_file(
+            rt, actor, filed["code"], data=scan.data, filename=scan.filename, label=scan.label, kind="upload"
+        )
+    return dossier_service.act(rt, actor, filed["code"], Action.ACCEPT, {"note": note})

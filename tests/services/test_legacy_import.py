@@ -1,0 +1,351 @@
+"""`motcua import dossiers`: a legacy system's export comes in validated, readable through the normal services,
+consistent with its event log, and every rejected row is reported with its line and reason and leaves
+nothing behind. Both databases (COPY on PostgreSQL, executemany on SQLite)."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import json
+import shutil
+from collections.abc import Iterator
+from datetime import datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner
+from sqlalchemy import MetaData, func, select
+
+from motcua.cli.main import cli
+from motcua.domain.calendar import BusinessCalendar
+from motcua.domain.clock import VN_TZ, FixedClock
+from motcua.domain.errors import Conflict
+from motcua.domain.lifecycle import Action, Actor, ActorKind, Channel
+from motcua.domain.workflow import Role
+from motcua.services import dossiers as dossier_service
+from motcua.services.audit import audit_trail, verify_audit
+from motcua.services.files import LocalBlobStore
+from motcua.services.legacy_import import import_dossiers
+from motcua.services.runtime import Runtime
+from motcua.services.seed import setup_reference_data
+from motcua.store.db import Database
+from motcua.store.schema.dossiers import dossier_events, dossiers
+from motcua.store.schema.files import dossier_files
+from motcua.store.schema.identity import users
+from tests import pg
+from tests.conftest import DATABASES, _new_pg_database
+
+SEED_TIME = datetime(2026, 1, 5, 8, 0, tzinfo=VN_TZ)
+WARD = "phuong-sai-gon"
+WARD_CODE = "068.00.70.H29"
+KHAI_SINH = "1.001193"  # birth registration at the ward: 1 working day, workflow tieu-chuan
+CITIZEN_ID = "079090001234"
+HEADER = [
+    "code",
+    "procedure_code",
+    "receiving_unit",
+    "channel",
+    "status",
+    "submitted_at",
+    "accepted_at",
+    "due_at",
+    "paused_at",
+    "resolved_at",
+    "returned_at",
+    "closed_at",
+    "outcome",
+    "applicant_name",
+    "applicant_personal_id",
+    "applicant_tax_code",
+    "documents",
+]
+VIETNAMESE_MARKS = set("ăâđêôơưàáảãạằắẳẵặầấẩẫậèéẻẽẹềếểễệìíỉĩịòóỏõọồốổỗộờớởỡợùúủũụừứửữựỳýỷỹỵ")
+DOC = {"name": "To khai.pdf", "sha256": "ab" * 32, "size": 12345, "media_type": "application/pdf"}
+
+
+# ---------------------------------------------------------------- fixtures: a seeded city, on both databases
+
+
+@pytest.fixture(scope="module")
+def seeded_sqlite_file(tmp_path_factory: pytest.TempPathFactory, sqlite_template: Path) -> Path:
+    path = tmp_path_factory.mktemp("city") / "city.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    database = Database(f"sqlite:///{path}")
+    setup_reference_data(database, now=SEED_TIME)
+    database.dispose()
+    return path
+
+
+@pytest.fixture(scope="module")
+def seeded_pg_name(pg_server: pg.PgServer, pg_template: str, schema: MetaData) -> Iterator[str]:
+    name = f"{pg_server.name_prefix}_city"
+    database = Database(pg_server.create_database(name, template=pg_template))
+    setup_reference_data(database, now=SEED_TIME)
+    database.dispose()
+    yield name
+    pg_server.drop_database(name)
+
+
+@pytest.fixture(params=DATABASES)
+def city(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Database]:
+    """A fresh copy of a database holding the units, workflows and catalog (no dossiers)."""
+    if request.param == "sqlite":
+        path = tmp_path / "city.sqlite3"
+        shutil.copyfile(request.getfixturevalue("seeded_sqlite_file"), path)
+        database = Database(f"sqlite:///{path}")
+        yield database
+        database.dispose()
+    else:
+        yield from _new_pg_database(request, template=request.getfixturevalue("seeded_pg_name"))
+
+
+@pytest.fixture
+def runtime(city: Database, clock: FixedClock, tmp_path: Path) -> Runtime:
+    return Runtime(
+        db=city, clock=clock, calendar=BusinessCalendar.vietnam(), blobs=LocalBlobStore(tmp_path / "files")
+    )
+
+
+def officer(username: str, role: Role, unit: str = WARD) -> Actor:
+    return Actor(id=username, kind=ActorKind.OFFICER, roles=frozenset({role}), unit_id=unit, name=username)
+
+
+def row(code_seq: int, status: int, **fields: Any) -> dict[str, Any]:
+    """An export row for a birth registration at Phường Sài Gòn, filed on Monday 23 February 2026."""
+    base = {
+        "code": f"{WARD_CODE}-260223-{code_seq:04d}",
+        "procedure_code": KHAI_SINH,
+        "receiving_unit": WARD,
+        "status": status,
+        "submitted_at": "2026-02-23T08:10:00+07:00",
+        "applicant_name": "Nguyễn Văn An",
+        "applicant_personal_id": CITIZEN_ID,
+    }
+    return base | fields
+
+
+def write_csv(path: Path, rows: list[dict[str, Any]]) -> Path:
+    with path.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=HEADER)
+        writer.writeheader()
+        for item in rows:
+            writer.writerow({k: json.dumps(v) if isinstance(v, list | dict) else v for k, v in item.items()})
+    return path
+
+
+def count(db: Database, table: Any, *where: Any) -> int:
+    with db.read() as conn:
+        return int(conn.execute(select(func.count()).select_from(table).where(*where)).scalar_one())
+
+
+GOOD_ROWS = [
+    row(1, 1),  # just submitted
+    row(2, 2, accepted_at="2026-02-23T09:00:00+07:00"),
+    row(
+        3,
+        10,
+        accepted_at="2026-02-23 09:00",
+        resolved_at="2026-02-24 10:00",
+        returned_at="2026-02-25 14:00",
+        documents=[DOC],
+    ),
+    row(4, 3, closed_at="2026-02-23T09:30:00+07:00"),
+    row(5, 5, accepted_at="2026-02-23T09:00:00+07:00", paused_at="2026-02-23T15:00:00+07:00"),
+    row(
+        6,
+        9,
+        accepted_at="2026-02-23T09:00:00+07:00",
+        resolved_at="2026-02-24T10:00:00+07:00",
+        outcome="refused",
+    ),
+]
+
+
+# ---------------------------------------------------------------- accepted rows
+
+
+def test_imported_dossiers_read_track_and_replay_like_ones_filed_here(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    report = import_dossiers(
+        runtime.db, write_csv(tmp_path / "export.csv", GOOD_ROWS), now=runtime.clock.now()
+    )
+    assert (report.rows, report.imported, report.rejected) == (6, 6, [])
+    assert report.events == 11  # the submission, plus one event carrying the final state unless still new
+    receiver = officer("sg.tiepnhan", Role.RECEIVER)
+
+    returned = dossier_service.get_dossier(runtime, receiver, f"{WARD_CODE}-260223-0003")
+    assert returned["status"]["code"] == 10
+    assert returned["dates"]["returned_at"] == "2026-02-25T14:00:00+07:00"
+    # The due date is computed on the working calendar: 1 working day from Monday 09:00.
+    assert returned["dates"]["due_at"] == "2026-02-24T09:00:00+07:00"
+    assert returned["timeliness"]["code"] == "late"  # resolved Tuesday 10:00, an hour after the due date
+    assert [(e["seq"], e["type"]) for e in returned["history"]] == [(1, "submit"), (2, "return_result")]
+    assert returned["history"][1]["data"]["imported"] is True
+    assert returned["history"][1]["data"]["line"] == 4  # the header is line 1
+    assert [f["sha256"] for f in returned["files"]] == [DOC["sha256"]]
+
+    tracked = dossier_service.track(runtime, f"{WARD_CODE}-260223-0006")
+    assert tracked["status"]["code"] == 9
+    assert tracked["receiving_unit"] == "Phường Sài Gòn"
+    assert dossier_service.get_dossier(runtime, receiver, f"{WARD_CODE}-260223-0006")["outcome"] == "refused"
+    paused = dossier_service.get_dossier(runtime, receiver, f"{WARD_CODE}-260223-0005")
+    assert paused["paused"] is True
+
+    with runtime.db.read() as conn:
+        for item in GOOD_ROWS:
+            assert dossier_service.replay_check(conn, item["code"]), item["code"]
+        assert verify_audit(conn).ok
+        batch = audit_trail(conn, "dossier_import", "export.csv#1")
+    assert [(e["action"], e["data"]["dossiers"], e["data"]["lines"]) for e in batch] == [
+        ("dossier.import_batch", 6, [2, 7])
+    ]
+    # The applicant's record exists (it cannot log in), once for the six dossiers.
+    assert count(runtime.db, users, users.c.id == f"cd-{CITIZEN_ID}") == 1
+
+
+def test_an_imported_open_dossier_carries_on_in_motcua(runtime: Runtime, tmp_path: Path) -> None:
+    import_dossiers(runtime.db, write_csv(tmp_path / "export.csv", GOOD_ROWS[:2]), now=runtime.clock.now())
+    code = f"{WARD_CODE}-260223-0002"  # accepted in the old system, now at the processing step
+    processor = officer("sg.xuly", Role.PROCESSOR)
+    assert "forward" in dossier_service.get_dossier(runtime, processor, code)["allowed_actions"]
+
+    forwarded = dossier_service.act(runtime, processor, code, Action.FORWARD, {"note": "Đủ điều kiện"})
+
+    assert (forwarded["status"]["code"], forwarded["step"]["id"], forwarded["version"]) == (4, "phe_duyet", 3)
+    with runtime.db.read() as conn:
+        assert dossier_service.replay_check(conn, code)
+    # An imported dossier whose result was handed over accepts nothing more.
+    import_dossiers(runtime.db, write_csv(tmp_path / "more.csv", [GOOD_ROWS[2]]), now=runtime.clock.now())
+    with pytest.raises(Conflict):
+        dossier_service.act(
+            runtime, officer("sg.tiepnhan", Role.RECEIVER), f"{WARD_CODE}-260223-0003", Action.ACCEPT, {}
+        )
+
+
+def test_new_dossiers_never_collide_with_imported_codes(runtime: Runtime, tmp_path: Path) -> None:
+    """The daily counter of the ward is raised past the highest imported sequence of that day."""
+    today = [row(7, 1, code=f"{WARD_CODE}-260302-0007", submitted_at="2026-03-02T08:00:00+07:00")]
+    import_dossiers(runtime.db, write_csv(tmp_path / "export.csv", today), now=runtime.clock.now())
+    citizen = Actor(id=f"cd-{CITIZEN_ID}", kind=ActorKind.CITIZEN, name="Nguyễn Văn An")
+    with runtime.db.read() as conn:
+        from motcua.services.catalog import get_procedure
+
+        form = get_procedure(conn, KHAI_SINH)["city"]["form_schema"]["examples"][0]
+
+    filed = dossier_service.submit_dossier(
+        runtime, citizen, dossier_service.Submission(KHAI_SINH, WARD, Channel.ONLINE, form)
+    )
+
+    assert filed["code"] == f"{WARD_CODE}-260302-0008"
+
+
+# ---------------------------------------------------------------- rejected rows
+
+BAD_ROWS = [
+    (row(11, 1, code="068.00.70.H29-26022-0011"), "dossier_code.invalid"),
+    (row(12, 1, procedure_code="9.999999"), "procedure.not_offered"),
+    (row(13, 1, receiving_unit="phuong-khong-co"), "unit.not_found"),
+    (row(14, 10, accepted_at="2026-02-23T09:00:00+07:00"), "import.missing_date"),
+    (row(15, 2, accepted_at="2026-02-22T09:00:00+07:00"), "import.dates_out_of_order"),
+    (row(16, 1, submitted_at="2026-03-09T08:00:00+07:00"), "import.date_in_future"),
+    (row(17, 1, applicant_personal_id="07909000123"), "cccd.bad_length"),
+    (row(18, 11), "import.bad_status"),
+    (row(19, 1, submitted_at="23/02/2026"), "import.bad_datetime"),
+    (row(20, 1, receiving_unit="cong-an-phuong-sai-gon"), "dossier.wrong_receiving_unit"),
+    (
+        row(21, 2, closed_at="2026-02-24T09:00:00+07:00", accepted_at="2026-02-23T09:00:00+07:00"),
+        "import.date_contradicts_status",
+    ),
+    (row(22, 1, applicant_personal_id=None), "applicant.identity_required"),
+    (row(23, 1, documents=[{"name": "x.pdf", "sha256": "nothex", "size": 1}]), "import.bad_documents"),
+    (row(1, 2, accepted_at="2026-02-23T09:00:00+07:00"), "import.duplicate_code"),  # line 2's code again
+]
+
+
+def test_rejected_rows_are_reported_by_line_and_reason_and_leave_nothing(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    rows = [GOOD_ROWS[0], *(item for item, _ in BAD_ROWS)]
+    report = import_dossiers(runtime.db, write_csv(tmp_path / "export.csv", rows), now=runtime.clock.now())
+
+    assert report.imported == 1
+    reasons = sorted((r.line, r.reason) for r in report.rejected)
+    assert reasons == [(line, reason) for line, (_, reason) in enumerate(BAD_ROWS, start=3)]
+    assert all(set(r.message.lower()) & VIETNAMESE_MARKS for r in report.rejected)  # a reason people read
+    bad_codes = [item["code"] for item, _ in BAD_ROWS[:-1]]
+    assert count(runtime.db, dossiers, dossiers.c.code.in_(bad_codes)) == 0
+    assert count(runtime.db, dossiers) == 1
+    assert count(runtime.db, dossier_events) == 1
+    assert count(runtime.db, dossier_files) == 0  # the bad document belonged to a rejected row
+
+
+def test_importing_the_same_export_again_adds_nothing(runtime: Runtime, tmp_path: Path) -> None:
+    export = write_csv(tmp_path / "export.csv", GOOD_ROWS)
+    import_dossiers(runtime.db, export, now=runtime.clock.now())
+    before = (count(runtime.db, dossiers), count(runtime.db, dossier_events), count(runtime.db, users))
+
+    again = import_dossiers(runtime.db, export, now=runtime.clock.now())
+
+    assert again.imported == 0
+    assert {r.reason for r in again.rejected} == {"dossier.exists"}
+    assert sorted(r.line for r in again.rejected) == [2, 3, 4, 5, 6, 7]
+    assert (
+        count(runtime.db, dossiers),
+        count(runtime.db, dossier_events),
+        count(runtime.db, users),
+    ) == before
+
+
+def test_small_batches_commit_independently_and_keep_line_numbers(runtime: Runtime, tmp_path: Path) -> None:
+    rows = [*GOOD_ROWS, row(30, 42)]
+    report = import_dossiers(
+        runtime.db, write_csv(tmp_path / "export.csv", rows), now=runtime.clock.now(), batch_size=2
+    )
+    assert (report.imported, report.batches) == (6, 3)
+    assert [(r.line, r.reason) for r in report.rejected] == [(8, "import.bad_status")]
+
+
+# ---------------------------------------------------------------- formats and the command line
+
+
+def test_json_array_and_json_lines_report_the_line_an_item_starts_on(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    items = [GOOD_ROWS[0], row(40, 1) | {"status": "x"}, GOOD_ROWS[1]]
+    array = tmp_path / "export.json"
+    array.write_text(json.dumps(items, indent=2, ensure_ascii=False), encoding="utf-8")
+    text = array.read_text(encoding="utf-8")
+    bad_line = text[: text.index(items[1]["code"])].count("\n")  # the item's opening brace is one line up
+
+    report = import_dossiers(runtime.db, array, now=runtime.clock.now())
+
+    assert report.imported == 2
+    assert [(r.line, r.reason) for r in report.rejected] == [(bad_line, "import.bad_status")]
+
+    lines = tmp_path / "more.jsonl.gz"
+    with gzip.open(lines, "wt", encoding="utf-8") as out:
+        out.write(json.dumps(row(41, 1)) + "\n" + "{not json\n" + json.dumps(row(42, 1)) + "\n")
+    report = import_dossiers(runtime.db, lines, now=runtime.clock.now())
+    assert report.imported == 2
+    assert [(r.line, r.reason) for r in report.rejected] == [(2, "import.bad_json")]
+
+
+def test_command_line_prints_the_summary_writes_the_report_and_exits_2_on_rejects(
+    city: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTCUA_DATABASE_URL", city.engine.url.render_as_string(hide_password=False))
+    export = write_csv(tmp_path / "export.csv", [GOOD_ROWS[2], row(50, 1, applicant_name="")])
+    rejected = tmp_path / "rejected.csv"
+
+    result = CliRunner().invoke(cli, ["import", "dossiers", str(export), "--report", str(rejected)])
+
+    assert result.exit_code == 2, result.output
+    assert "nhập 1 hồ sơ" in result.output
+    assert "dòng 3: [import.missing_field]" in result.output
+    lines = list(csv.reader(io.StringIO(rejected.read_text(encoding="utf-8"))))
+    assert lines[0] == ["line", "code", "reason", "message"]
+    assert lines[1][:3] == ["3", f"{WARD_CODE}-260223-0050", "import.missing_field"]
+    assert count(city, dossiers) == 1
