@@ -101,7 +101,7 @@ def _actor(request: Request[Any, Any, Any], rt: Rt) -> Actor:
     if token is None:
         raise Unauthenticated("auth.required", "Cần đăng nhập để thực hiện thao tác này.")
     with rt.db.read() as conn:
-        return actor_for_token(conn, token=token, now=rt.clock.now())
+        return actor_for_token(conn, token=token, now=rt.clock.now(), purpose="api")
 
 
 # ---------------------------------------------------------------- request bodies

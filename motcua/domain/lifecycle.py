@@ -269,6 +269,9 @@ class DossierState:
     closed_at: datetime | None = None
     apologies: int = 0
     last_event_at: datetime | None = None
+    # The legal deadline (acceptance + the legal term + pauses). `due_at` is the appointment the citizen holds:
+    # equal to it until an apology sets a later date. Timeliness for reports is judged on the legal deadline.
+    legal_due_at: datetime | None = None
 
     @property
     def terms(self) -> ProcedureTerms:
@@ -532,7 +535,7 @@ def _accept(
     cal = ctx.calendar
     clock_start = cal.start_instant(at, state.cutoff)
     due = _legal_due(cal, state.terms, clock_start)
-    accepted = _replace(state, accepted_at=at, clock_start=clock_start, due_at=due)
+    accepted = _replace(state, accepted_at=at, clock_start=clock_start, due_at=due, legal_due_at=due)
     new = _route(accepted, step, RouteAction.ACCEPT, ctx, at, status=Status.ACCEPTED)
     return new, {"note": str(cmd.payload.get("note") or ""), "due_at": due.isoformat()}
 
@@ -620,6 +623,9 @@ def _resume(state: DossierState, ctx: Context, at: datetime) -> DossierState:
         paused_from, resumed_from = max(paused_at, state.clock_start), max(at, state.clock_start)
         due = _extend(cal, state.due_at, paused_from, resumed_from)
         step_due = _extend(cal, state.step_due_at, paused_from, resumed_from)
+        legal_due = _extend(cal, state.legal_due_at, paused_from, resumed_from)
+    else:
+        legal_due = state.legal_due_at
     return _replace(
         state,
         status=state.resume_status,
@@ -628,6 +634,7 @@ def _resume(state: DossierState, ctx: Context, at: datetime) -> DossierState:
         pauses=(*state.pauses, (paused_at, at)),
         due_at=due,
         step_due_at=step_due,
+        legal_due_at=legal_due,
     )
 
 

@@ -497,7 +497,7 @@ def history(conn: Connection, dossier_id: int) -> list[Event]:
 def _timeliness(rt: Runtime, state: DossierState) -> dict[str, str] | None:
     if state.due_at is None or state.status in (Status.REJECTED, Status.WITHDRAWN, Status.STOPPED):
         return None
-    t = classify(rt.calendar, state.due_at, state.resolved_at, rt.clock.now())
+    t = classify(rt.calendar, state.legal_due_at or state.due_at, state.resolved_at, rt.clock.now())
     return {"code": t.value, "label": t.label_vi}
 
 
@@ -509,6 +509,7 @@ def _dates(state: DossierState) -> dict[str, str | None]:
         "submitted_at": iso(state.submitted_at),
         "accepted_at": iso(state.accepted_at),
         "due_at": iso(state.due_at),
+        "legal_due_at": iso(state.legal_due_at or state.due_at),
         "resolved_at": iso(state.resolved_at),
         "returned_at": iso(state.returned_at),
         "closed_at": iso(state.closed_at),

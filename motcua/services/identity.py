@@ -128,24 +128,37 @@ def revoke(conn: Connection, *, token: str, now: datetime) -> None:
 # user deactivated) through another server process keeps working there for at most ACTOR_CACHE_SECONDS.
 ACTOR_CACHE_SECONDS = 5.0
 _ACTOR_CACHE_SIZE = 10_000
-_actors: dict[str, tuple[float, Actor, datetime]] = {}
+_actors: dict[str, tuple[float, Actor, datetime, str]] = {}
 
 
-def actor_for_token(conn: Connection, *, token: str, now: datetime) -> Actor:
+def actor_for_token(conn: Connection, *, token: str, now: datetime, purpose: str | None = None) -> Actor:
+    """The account behind a live token. With `purpose`, a token issued for something else is refused: a page
+    session cookie is not an API bearer token, and the other way round."""
     digest = _token_hash(token)
     cached = _actors.get(digest)
-    if cached is not None and monotonic() - cached[0] < ACTOR_CACHE_SECONDS and now < cached[2]:
+    if (
+        cached is not None
+        and monotonic() - cached[0] < ACTOR_CACHE_SECONDS
+        and now < cached[2]
+        and purpose in (None, cached[3])
+    ):
         return cached[1]
     row = (
         conn.execute(
-            select(users, api_tokens.c.expires_at, api_tokens.c.revoked_at)
+            select(users, api_tokens.c.expires_at, api_tokens.c.revoked_at, api_tokens.c.purpose)
             .join(api_tokens, api_tokens.c.user_id == users.c.id)
             .where(api_tokens.c.token_hash == digest)
         )
         .mappings()
         .first()
     )
-    if row is None or row["revoked_at"] is not None or row["expires_at"] <= now or not row["active"]:
+    if (
+        row is None
+        or row["revoked_at"] is not None
+        or row["expires_at"] <= now
+        or not row["active"]
+        or purpose not in (None, row["purpose"])
+    ):
         _actors.pop(digest, None)
         raise Unauthenticated(
             "auth.invalid_token", "Phiên đăng nhập không hợp lệ hoặc đã hết hạn; hãy đăng nhập lại."
@@ -153,7 +166,7 @@ def actor_for_token(conn: Connection, *, token: str, now: datetime) -> Actor:
     actor = actor_from_row(dict(row))
     if len(_actors) >= _ACTOR_CACHE_SIZE:
         _actors.clear()
-    _actors[digest] = (monotonic(), actor, row["expires_at"])
+    _actors[digest] = (monotonic(), actor, row["expires_at"], row["purpose"])
     return actor
 
 

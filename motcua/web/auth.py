@@ -55,7 +55,7 @@ def load_actor(runtime: Runtime, token: str | None) -> Actor | None:
         return None
     try:
         with runtime.db.read() as conn:
-            return actor_for_token(conn, token=token, now=runtime.clock.now())
+            return actor_for_token(conn, token=token, now=runtime.clock.now(), purpose="web")
     except Unauthenticated:
         return None
 

@@ -64,3 +64,15 @@ def test_me_shows_who_is_logged_in_and_their_roles(
     me = api.client.get("/api/v1/me", headers={"Authorization": f"Bearer {issued['access_token']}"}).json()
     assert (me["id"], me["kind"], me["unit_id"], me["roles"]) == (issued["user"]["id"], kind, unit_id, roles)
     assert me["name"] == issued["user"]["full_name"]
+
+
+def test_a_page_session_token_is_not_an_api_bearer_token(client: Any, runtime: Any) -> None:
+    """A stolen page cookie cannot be replayed against the API, and an API token does not open pages."""
+    from motcua.services.identity import login as issue
+    from motcua.services.seed import DEMO_PASSWORD
+
+    with runtime.db.transaction() as conn:
+        web = issue(conn, username="congdan", password=DEMO_PASSWORD, now=runtime.clock.now(), purpose="web")
+    response = client.get("/api/v1/me", headers={"Authorization": f"Bearer {web.token}"})
+    assert response.status_code == 401
+    assert response.json()["error"]["code"] == "auth.invalid_token"

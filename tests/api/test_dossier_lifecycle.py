@@ -386,6 +386,9 @@ def test_late_dossier_gets_an_apology_and_a_new_date(api: DossierApi) -> None:
     }
     assert api.track(code)["dates"]["due_at"] == "2026-03-04T16:00:00+07:00"
     assert api.get("congdan", code)["apologies"] == 1
+    # The apology gives the citizen a new appointment; reports still judge the dossier on the legal deadline.
+    assert apologised["dates"]["legal_due_at"] == "2026-03-03T09:30:00+07:00"
+    assert apologised["timeliness"]["code"] == "overdue"
 
 
 # ---------------------------------------------------------------- (6) audit
