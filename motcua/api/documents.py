@@ -67,9 +67,9 @@ def document_pdf(document_id: FromPath[str], actor: Who, rt: Rt) -> Response[byt
 
 @get("/api/v1/dossiers/{code:str}/documents", sync_to_thread=True, tags=["documents"])
 def dossier_documents(code: FromPath[str], actor: Who, rt: Rt) -> dict[str, Any]:
-    """The documents issued for a dossier (receipt, slips, results, control sheets)."""
-    items = document_service.list_documents(rt, actor, code)
-    return {"items": items, "total": len(items)}
+    """A dossier's documents: `items`, those issued (receipt, slips, results, control sheets), and `pending`,
+    those an action queued that the background worker has not signed yet ("đang phát hành")."""
+    return document_service.dossier_documents(rt, actor, code)
 
 
 @post("/api/v1/dossiers/{code:str}/documents", sync_to_thread=True, tags=["documents"], status_code=201)

@@ -1,5 +1,6 @@
-"""`motcua worker`: runs the background jobs of the outbox — status sync to the National Public Service Portal
-and the linked parts of Decree 63/2024 bundles — in a loop (or once, with `--once`)."""
+"""`motcua worker`: runs the background jobs of the outbox — signed documents (receipts, slips, results), status
+sync to the National Public Service Portal and the linked parts of Decree 63/2024 bundles — in a loop (or once,
+with `--once`)."""
 
 from __future__ import annotations
 
@@ -21,15 +22,18 @@ log = logging.getLogger("motcua.worker")
 def worker_round(rt: Runtime, gateway: Gateway, *, limit: int = 50) -> dict[str, int]:
     """One pass over every job kind; returns how many jobs of each kind moved."""
     from motcua.services.bundles import run_bundle_jobs
+    from motcua.services.documents import run_document_jobs
     from motcua.services.portal_sync import deliver_status_changes
 
     sync = deliver_status_changes(rt, gateway=gateway, limit=limit)
     advanced = run_bundle_jobs(rt, gateway=gateway, limit=limit)
+    issued = run_document_jobs(rt, limit=limit)  # last: bundles' actions queue documents too
     return {
         "portal_delivered": sync.delivered,
         "portal_failed": sync.failed,
         "portal_waiting": sync.waiting,
         "bundles_advanced": advanced,
+        "documents_issued": issued,
     }
 
 
@@ -53,7 +57,7 @@ class BackgroundWorker(threading.Thread):
         self.stopped.set()
 
 
-@click.command("worker", help="Chạy công việc nền: đồng bộ trạng thái lên Cổng DVCQG, hồ sơ liên thông.")
+@click.command("worker", help="Chạy công việc nền: phát hành văn bản ký số, đồng bộ trạng thái lên Cổng DVCQG, hồ sơ liên thông.")
 @click.option("--once", is_flag=True, help="Chạy một lượt rồi dừng (dùng cho kiểm thử, cron).")
 @click.option("--interval", default=2.0, type=float, show_default=True, help="Số giây giữa hai lượt.")
 @click.option("--limit", default=50, type=int, show_default=True, help="Số việc tối đa mỗi loại mỗi lượt.")

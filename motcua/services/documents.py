@@ -1,11 +1,13 @@
 """Issuing and verifying documents: the one-stop forms, electronic results and the control sheet.
 
-`issue_on_event` is an event hook (registered in `motcua.services.hooks.default_hooks`): in the transaction of
-the action it renders the document the event calls for (acceptance → receipt, request_supplement → form 02,
-refuse_reception / refuse → 03, apologise → 04, stop → 05, issue_result → the procedure's result), signs it
-with the acting unit's key (the competent unit's for results), stores the PDF as a dossier file and records
-the issue and a `document.signed` audit entry. If rendering or signing fails, the action fails with it:
-no dossier moves without its paper. The control sheet is issued on demand (`issue_control_sheet`).
+Dossier events issue documents through the outbox. `issue_on_event` is an event hook (registered in
+`motcua.services.hooks.default_hooks`): in the action's transaction it only queues a `documents.issue` job
+(acceptance → receipt, request_supplement → form 02, refuse_reception / refuse → 03, apologise → 04,
+stop → 05, issue_result → the procedure's result), so the action never waits for rendering, signing or a
+timestamp authority. `run_document_jobs` (called by `motcua worker`) renders and signs each queued document
+with the acting unit's key (the competent unit's for results), then stores the PDF as a dossier file,
+records the issue and a `document.signed` audit entry and marks the job done, all in one transaction. The
+control sheet is issued on demand (`issue_control_sheet`), synchronously.
 """
 
 from __future__ import annotations
@@ -15,18 +17,18 @@ import logging
 import secrets
 import time
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection, select, update
 
 from motcua.documents import templates
 from motcua.documents.settings import DocumentSettings
 from motcua.domain.calendar import classify
 from motcua.domain.catalog import CityProcedure
 from motcua.domain.clock import require_aware, to_vn
-from motcua.domain.errors import Forbidden, InvalidInput, NotFound
+from motcua.domain.errors import DomainError, Forbidden, InvalidInput, NotFound
 from motcua.domain.lifecycle import (
     Action,
     Actor,
@@ -34,6 +36,7 @@ from motcua.domain.lifecycle import (
     DossierState,
     Event,
     Status,
+    replay,
     state_from_dict,
 )
 from motcua.domain.units import Unit, UnitDirectory, UnitKind
@@ -41,17 +44,25 @@ from motcua.domain.workflow import Role
 from motcua.services.audit import append_audit
 from motcua.services.catalog import get_city_procedure
 from motcua.services.files import MAX_UPLOAD_BYTES, attach, dossier_file_list, sniff_media_type, store_file
-from motcua.services.identity import get_user
+from motcua.services.identity import actor_from_row, get_user
+from motcua.services.outbox import Job, claim, enqueue, mark_done, mark_failed
 from motcua.store.schema.documents import issued_documents
 from motcua.store.schema.dossiers import dossiers
+from motcua.store.schema.outbox import outbox
 
 if TYPE_CHECKING:  # the hooks module imports this one: the dossier services are imported where used
+    from motcua.documents.pki import UnitSigner
     from motcua.services.hooks import EventContext
     from motcua.services.runtime import Runtime
 
 log = logging.getLogger("motcua.documents")
 
 PLACE = "Thành phố Hồ Chí Minh"
+DOCUMENTS_TOPIC = "documents.issue"
+# How long a claimed job is hidden from other workers: a crashed worker's job is claimed again after it.
+CLAIM_LEASE = timedelta(minutes=5)
+PENDING_LABEL = "Đang phát hành"
+ISSUED_LABEL = "Đã phát hành"
 # Which document each event issues (results: the procedure's template, see `templates.Registry.result_kind`).
 EVENT_DOCUMENTS: dict[Action, str] = {
     Action.ACCEPT: "giay_tiep_nhan",
@@ -71,11 +82,11 @@ def settings() -> DocumentSettings:
     return DocumentSettings.from_env()
 
 
-# ---------------------------------------------------------------- the hook
+# ---------------------------------------------------------------- the hook: queue, nothing more
 
 
 def issue_on_event(ctx: EventContext) -> None:
-    """Event hook: issue the document this event calls for, if any."""
+    """Event hook: queue the document this event calls for, if any (committed with the action)."""
     event = ctx.event
     if event.type is Action.ISSUE_RESULT:
         kind_id = templates.registry().result_kind(ctx.state.procedure_code).id
@@ -85,15 +96,128 @@ def issue_on_event(ctx: EventContext) -> None:
         unit_id = event.actor_unit_id or ctx.state.step_unit_id
     else:
         return
-    issue_document(
+    enqueue(
         ctx.conn,
-        ctx.runtime,
-        dossier_id=ctx.dossier_id,
-        kind_id=kind_id,
-        unit_id=unit_id,
-        actor=ctx.actor,
-        event=event,
+        topic=DOCUMENTS_TOPIC,
+        key=ctx.state.code,
+        payload={
+            "dossier_id": ctx.dossier_id,
+            "kind": kind_id,
+            "unit_id": unit_id,
+            "actor_id": ctx.actor.id,
+            "event_seq": event.seq,
+            "at": event.at.isoformat(),
+        },
+        now=event.at,
     )
+
+
+# ---------------------------------------------------------------- the worker: issue what was queued
+
+
+def run_document_jobs(rt: Runtime, *, now: datetime | None = None, limit: int = 20) -> int:
+    """Issue up to `limit` queued documents; returns how many jobs finished (issued, or found issued).
+
+    Each job is claimed with a lease (a short write transaction), rendered and signed outside any write
+    transaction, then stored, attached, recorded, audited and marked done in one transaction: a crash
+    before that commit leaves nothing behind, and the job is claimed again when its lease ends. A job run
+    twice finds its document issued (unique dossier, kind and event) and only marks itself done. A failure
+    (timestamp authority down, a rendering error) is retried with the outbox's backoff; a TSA failure ends
+    the round, since the next jobs would wait for the same server. `now` fixes the instant (tests); by
+    default each job reads the runtime's clock, so its signing time is when it is really signed.
+    """
+    finished = 0
+    for _ in range(limit):
+        at = to_vn(require_aware(now or rt.clock.now()))
+        job = _claim_next(rt, at)
+        if job is None:
+            break
+        try:
+            finished += _issue_for_job(rt, job, at)
+        except Exception as exc:  # the job is retried; the action that queued it has long committed
+            code = exc.code if isinstance(exc, DomainError) else type(exc).__name__
+            log.warning(
+                "document job %s of %s failed: %s: %s",
+                job.id,
+                job.key,
+                code,
+                exc,
+                exc_info=not isinstance(exc, DomainError),  # a traceback only for the unexpected
+            )
+            with rt.db.transaction() as conn:
+                mark_failed(conn, job, now=at, error=f"{code}: {exc}")
+            if code == "documents.tsa_unavailable":
+                break
+    return finished
+
+
+def _claim_next(rt: Runtime, now: datetime) -> Job | None:
+    """The oldest due job, hidden from other workers for `CLAIM_LEASE`."""
+    with rt.db.transaction() as conn:
+        jobs = claim(conn, topic=DOCUMENTS_TOPIC, now=now, limit=1)
+        if not jobs:
+            return None
+        conn.execute(update(outbox).where(outbox.c.id == jobs[0].id).values(available_at=now + CLAIM_LEASE))
+        return jobs[0]
+
+
+def _issue_for_job(rt: Runtime, job: Job, now: datetime) -> bool:
+    """Issue the job's document unless it already is; False when another worker finished the job first."""
+    dossier_id, kind_id = int(job.payload["dossier_id"]), str(job.payload["kind"])
+    event_seq = int(job.payload["event_seq"])
+    draft: _Draft | None = None
+    with rt.db.read() as conn:
+        if _issued_for_event(conn, dossier_id, kind_id, event_seq) is None:
+            dossier, event = _load_dossier_at(conn, dossier_id, event_seq)
+            issued_at = to_vn(event.at)
+            draft = _draft(
+                conn,
+                rt,
+                dossier=dossier,
+                kind_id=kind_id,
+                unit_id=str(job.payload["unit_id"]),
+                actor=_job_actor(conn, str(job.payload["actor_id"]), event),
+                event=event,
+                issued_at=issued_at,
+                signed_at=max(now, issued_at),
+            )
+    pdf = _render_and_sign(draft) if draft is not None else None
+    with rt.db.transaction() as conn:
+        if not _still_pending(conn, job):
+            return False
+        mark_done(conn, job, now=now)
+        if draft and pdf and _issued_for_event(conn, dossier_id, kind_id, event_seq) is None:
+            _record(conn, rt, draft, pdf)
+    return True
+
+
+def _still_pending(conn: Connection, job: Job) -> bool:
+    """The job is not done yet (on PostgreSQL its row stays locked until this transaction ends)."""
+    stmt = select(outbox.c.done_at).where(outbox.c.id == job.id)
+    if conn.dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    row = conn.execute(stmt).first()
+    return row is not None and row.done_at is None
+
+
+def _issued_for_event(conn: Connection, dossier_id: int, kind_id: str, event_seq: int) -> str | None:
+    """The id of the document of this kind already issued for this dossier event, if any."""
+    found: str | None = conn.execute(
+        select(issued_documents.c.id).where(
+            issued_documents.c.dossier_id == dossier_id,
+            issued_documents.c.kind == kind_id,
+            issued_documents.c.event_seq == event_seq,
+        )
+    ).scalar()
+    return found
+
+
+def _job_actor(conn: Connection, actor_id: str, event: Event) -> Actor:
+    """Who took the action: the account as it is now, or what the event recorded if it is gone."""
+    user = get_user(conn, actor_id)
+    if user is not None:
+        return actor_from_row(user)
+    return Actor(id=actor_id, kind=event.actor_kind, unit_id=event.actor_unit_id)
 
 
 # ---------------------------------------------------------------- issuing
@@ -106,10 +230,11 @@ class _Dossier:
     procedure: CityProcedure | None
 
 
-def _load_dossier(conn: Connection, dossier_id: int) -> _Dossier:
-    """The dossier row, its state and the catalog entry it was filed under (the current one if that is gone)."""
+def _load_dossier(conn: Connection, dossier_id: int, state: DossierState | None = None) -> _Dossier:
+    """The dossier row, its state (the current one unless given) and the catalog entry it was filed under
+    (the current one if that is gone)."""
     row = dict(conn.execute(select(dossiers).where(dossiers.c.id == dossier_id)).mappings().one())
-    state = state_from_dict(row["state"])
+    state = state or state_from_dict(row["state"])
     procedure: CityProcedure | None = None
     for day in (state.submitted_at.date(), None):
         try:
@@ -120,106 +245,166 @@ def _load_dossier(conn: Connection, dossier_id: int) -> _Dossier:
     return _Dossier(row, state, procedure)
 
 
-def issue_document(
+def _load_dossier_at(conn: Connection, dossier_id: int, event_seq: int) -> tuple[_Dossier, Event]:
+    """The dossier as it stood right after event `event_seq` (the worker may run after later events), and
+    that event."""
+    from motcua.services import dossiers as dossier_service
+
+    events = [e for e in dossier_service.history(conn, dossier_id) if e.seq <= event_seq]
+    if not events or events[-1].seq != event_seq:
+        raise NotFound("documents.event_not_found", f"Không tìm thấy sự kiện số {event_seq} của hồ sơ.")
+    try:
+        state: DossierState | None = replay(events)
+    except DomainError:  # an imported log that does not start with the submission: the current state
+        state = None
+    return _load_dossier(conn, dossier_id, state), events[-1]
+
+
+@dataclass(frozen=True)
+class _Draft:
+    """A document ready to render and sign: everything read from the database, nothing written yet."""
+
+    document_id: str
+    dossier_id: int
+    code: str
+    kind: templates.DocumentKind
+    unit: Unit
+    units: UnitDirectory
+    signer: UnitSigner
+    actor: Actor
+    event_seq: int | None
+    issued_at: datetime  # the document's date: the event's instant, or now for the control sheet
+    signed_at: datetime  # when it is signed (a queued document is signed later than it is dated)
+    context: dict[str, Any]
+
+
+def _draft(
     conn: Connection,
     rt: Runtime,
     *,
-    dossier_id: int,
+    dossier: _Dossier,
     kind_id: str,
     unit_id: str,
     actor: Actor,
-    event: Event | None = None,
-    at: datetime | None = None,
-) -> dict[str, Any]:
-    """Render, sign, store and record one document in the caller's transaction; returns its metadata."""
+    event: Event | None,
+    issued_at: datetime,
+    signed_at: datetime,
+) -> _Draft:
     from motcua.documents.pki import UnitIdentity, keystore
-    from motcua.documents.render import render_pdf
-    from motcua.documents.signing import SignatureBox, sign_pdf, timestamper_for
 
-    issued_at = to_vn(require_aware(at or (event.at if event else rt.clock.now())))
     kind = templates.registry().get(kind_id)
-    config = settings()
     units = rt.directory(conn, issued_at.date())
     unit = units.get(unit_id)
-    started = time.perf_counter()
-    signer = keystore(config).signer_for(UnitIdentity(unit.id, unit.name, unit.agency_code), now=issued_at)
-    dossier = _load_dossier(conn, dossier_id)
-    document_id = new_document_id()
-    context = document_context(conn, rt, dossier, kind_id, unit=unit, units=units, actor=actor, event=event)
+    signer = keystore(settings()).signer_for(
+        UnitIdentity(unit.id, unit.name, unit.agency_code), now=signed_at
+    )
+    context = document_context(
+        conn, rt, dossier, kind_id, unit=unit, units=units, actor=actor, event=event, at=issued_at
+    )
     context["signature"] = {
         "signer": f"{unit.name} ({unit.agency_code})",
-        "at": issued_at.isoformat(),
+        "at": signed_at.isoformat(),
         "serial": _serial(signer.certificate.serial_number),
         "issuer": signer.certificate.issuer.native.get("common_name", ""),
     }
-    url = config.verification_url(document_id)
-    rendered = render_pdf(kind_id, context, document_id=document_id, url=url, issued_at=issued_at)
+    return _Draft(
+        document_id=new_document_id(),
+        dossier_id=int(dossier.row["id"]),
+        code=dossier.state.code,
+        kind=kind,
+        unit=unit,
+        units=units,
+        signer=signer,
+        actor=actor,
+        event_seq=event.seq if event else None,
+        issued_at=issued_at,
+        signed_at=signed_at,
+        context=context,
+    )
+
+
+def _render_and_sign(draft: _Draft) -> bytes:
+    """The signed PDF of a draft (CPU, and the timestamp authority when one is configured; no database)."""
+    from motcua.documents.render import render_pdf
+    from motcua.documents.signing import SignatureBox, sign_pdf, timestamper_for
+
+    config = settings()
+    started = time.perf_counter()
+    url = config.verification_url(draft.document_id)
+    rendered = render_pdf(
+        draft.kind.id, draft.context, document_id=draft.document_id, url=url, issued_at=draft.issued_at
+    )
     rendered_at = time.perf_counter()
     box = None
     if rendered.signature_page is not None and rendered.signature_rect is not None:
         box = SignatureBox(rendered.signature_page, rendered.signature_rect)
     signed = sign_pdf(
         rendered.pdf,
-        signer,
-        at=issued_at,
-        reason=f"{kind.title} — hồ sơ {dossier.state.code}",
-        location=f"{unit.name}, {PLACE}",
+        draft.signer,
+        at=draft.signed_at,
+        reason=f"{draft.kind.title} — hồ sơ {draft.code}",
+        location=f"{draft.unit.name}, {PLACE}",
         box=box,
         timestamper=timestamper_for(config.tsa_url),
     )
-    signed_at = time.perf_counter()
-    stored = store_file(conn, rt.blobs, signed, media_type="application/pdf", now=issued_at)
+    log.info(
+        "signed %s %s for %s: render %.0f ms, sign %.0f ms",
+        draft.kind.id,
+        draft.document_id,
+        draft.code,
+        (rendered_at - started) * 1000,
+        (time.perf_counter() - rendered_at) * 1000,
+    )
+    return signed
+
+
+def _record(conn: Connection, rt: Runtime, draft: _Draft, pdf: bytes) -> dict[str, Any]:
+    """Store the signed PDF, attach it to the dossier, record the issue and audit it; returns its metadata."""
+    kind, unit = draft.kind, draft.unit
+    stored = store_file(conn, rt.blobs, pdf, media_type="application/pdf", now=draft.signed_at)
     file_id = attach(
         conn,
-        dossier_id=dossier_id,
+        dossier_id=draft.dossier_id,
         stored=stored,
         kind=kind.file_kind,
-        name=f"{kind.id}-{dossier.state.code}.pdf",
+        name=f"{kind.id}-{draft.code}.pdf",
         label=kind.title,
-        added_by=actor.id,
-        now=issued_at,
+        added_by=draft.actor.id,
+        now=draft.signed_at,
     )
     values = {
-        "id": document_id,
-        "dossier_id": dossier_id,
+        "id": draft.document_id,
+        "dossier_id": draft.dossier_id,
         "kind": kind.id,
         "sha256": stored.sha256,
         "file_id": file_id,
         "unit_id": unit.id,
-        "signer_fingerprint": signer.fingerprint,
-        "event_seq": event.seq if event else None,
-        "issued_at": issued_at,
-        "issued_by": actor.id,
+        "signer_fingerprint": draft.signer.fingerprint,
+        "event_seq": draft.event_seq,
+        "issued_at": draft.issued_at,
+        "issued_by": draft.actor.id,
     }
     conn.execute(issued_documents.insert().values(**values))
-    append_audit(
+    append_audit(  # last: on PostgreSQL the audit chain's head stays locked until the commit
         conn,
-        at=issued_at,
-        actor_id=actor.id,
-        actor_role=_acting_role(actor),
+        at=draft.signed_at,
+        actor_id=draft.actor.id,
+        actor_role=_acting_role(draft.actor),
         action="document.signed",
         object_type="document",
-        object_id=document_id,
+        object_id=draft.document_id,
         unit_id=unit.id,
         data={
             "kind": kind.id,
             "sha256": stored.sha256,
-            "dossier": dossier.state.code,
+            "dossier": draft.code,
             "unit_id": unit.id,
-            "signer_fingerprint": signer.fingerprint,
+            "signer_fingerprint": draft.signer.fingerprint,
             "file_id": file_id,
-            "event_seq": values["event_seq"],
+            "event_seq": draft.event_seq,
         },
     )
-    log.info(
-        "issued %s %s for %s: render %.0f ms, sign %.0f ms",
-        kind.id,
-        document_id,
-        dossier.state.code,
-        (rendered_at - started) * 1000,
-        (signed_at - rendered_at) * 1000,
-    )
-    return _public(values, units, config)
+    return _public(values, draft.units, settings(), code=draft.code)
 
 
 def new_document_id() -> str:
@@ -304,11 +489,11 @@ def _applicant(conn: Connection, row: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-def _dossier_context(rt: Runtime, dossier: _Dossier, units: UnitDirectory) -> dict[str, Any]:
+def _dossier_context(rt: Runtime, dossier: _Dossier, units: UnitDirectory, at: datetime) -> dict[str, Any]:
     state = dossier.state
     timeliness = None
     if state.due_at is not None and state.status not in (Status.REJECTED, Status.WITHDRAWN, Status.STOPPED):
-        timeliness = classify(rt.calendar, state.due_at, state.resolved_at, rt.clock.now()).label_vi
+        timeliness = classify(rt.calendar, state.due_at, state.resolved_at, at).label_vi
     receiving = units.get(state.receiving_unit_id) if state.receiving_unit_id in units else None
     return {
         "code": state.code,
@@ -350,22 +535,23 @@ def document_context(
     units: UnitDirectory,
     actor: Actor,
     event: Event | None,
+    at: datetime,
 ) -> dict[str, Any]:
-    """Everything a template may use (see the header of `motcua/data/documents/index.yaml`)."""
+    """Everything a template may use (see the header of `motcua/data/documents/index.yaml`), as of `at` (the
+    document's date)."""
     config = settings()
-    at = event.at if event else rt.clock.now()
     context: dict[str, Any] = {
         "place": PLACE,
         "tracking_url": f"{config.public_url.rstrip('/')}/tra-cuu-ho-so",
         "unit": unit_context(unit, units),
-        "dossier": _dossier_context(rt, dossier, units),
+        "dossier": _dossier_context(rt, dossier, units, at),
         "applicant": _applicant(conn, dossier.row),
         "officer": {"name": _person_name(conn, actor), "role": _acting_role(actor)},
         "event": _event_context(event, at),
     }
     kind = templates.registry().get(kind_id)
     if kind_id == "giay_tiep_nhan":
-        context.update(_received_documents(conn, dossier))
+        context.update(_received_documents(conn, dossier, at))
     elif kind_id == "phieu_kiem_soat":
         context["history"] = control_history(conn, rt, dossier, units)
     elif kind.file_kind == "result":
@@ -381,9 +567,14 @@ def _person_name(conn: Connection, actor: Actor) -> str:
     return str(user["full_name"]) if user else actor.id
 
 
-def _received_documents(conn: Connection, dossier: _Dossier) -> dict[str, Any]:
-    """The catalog's documents (required ones, and optional ones a file was uploaded for) with their files."""
-    files = [f for f in dossier_file_list(conn, dossier.row["id"]) if f["kind"] in ("upload", "supplement")]
+def _received_documents(conn: Connection, dossier: _Dossier, at: datetime) -> dict[str, Any]:
+    """The catalog's documents (required ones, and optional ones a file was uploaded for) with the files
+    received by `at` (not those supplemented after the receipt's date)."""
+    files = [
+        f
+        for f in dossier_file_list(conn, dossier.row["id"])
+        if f["kind"] in ("upload", "supplement") and datetime.fromisoformat(f["added_at"]) <= at
+    ]
     by_label: dict[str, list[str]] = {}
     for item in files:
         by_label.setdefault(item["label"] or "", []).append(item["name"])
@@ -483,17 +674,23 @@ def issue_control_sheet(rt: Runtime, actor: Actor, code: str) -> dict[str, Any]:
     if actor.kind is not ActorKind.OFFICER or not actor.unit_id:
         raise Forbidden("documents.officer_only", "Chỉ cán bộ xử lý hồ sơ mới lập được phiếu kiểm soát.")
     dossier_service.get_dossier(rt, actor, code)  # NotFound unless the officer may see the dossier
-    with rt.db.transaction() as conn:
-        row = conn.execute(select(dossiers.c.id).where(dossiers.c.code == code.strip())).one()
-        return issue_document(
+    now = to_vn(rt.clock.now())
+    with rt.db.read() as conn:
+        dossier_id = conn.execute(select(dossiers.c.id).where(dossiers.c.code == code.strip())).scalar_one()
+        draft = _draft(
             conn,
             rt,
-            dossier_id=row.id,
+            dossier=_load_dossier(conn, dossier_id),
             kind_id="phieu_kiem_soat",
             unit_id=actor.unit_id,
             actor=actor,
-            at=rt.clock.now(),
+            event=None,
+            issued_at=now,
+            signed_at=now,
         )
+    pdf = _render_and_sign(draft)  # outside the write transaction: it holds SQLite's write lock
+    with rt.db.transaction() as conn:
+        return _record(conn, rt, draft, pdf)
 
 
 def _public(
@@ -548,8 +745,9 @@ def get_document(rt: Runtime, document_id: str) -> dict[str, Any]:
     return found
 
 
-def list_documents(rt: Runtime, actor: Actor, code: str) -> list[dict[str, Any]]:
-    """The documents issued for a dossier, for someone allowed to see it."""
+def dossier_documents(rt: Runtime, actor: Actor, code: str) -> dict[str, Any]:
+    """A dossier's documents, for someone allowed to see it: `items`, those issued, and `pending`, those
+    queued by an action and not yet signed ("đang phát hành"; officers also see why a retry is waiting)."""
     from motcua.services import dossiers as dossier_service
 
     dossier_service.get_dossier(rt, actor, code)
@@ -564,9 +762,53 @@ def list_documents(rt: Runtime, actor: Actor, code: str) -> list[dict[str, Any]]
             .mappings()
             .all()
         )
+        jobs = (
+            conn.execute(
+                select(outbox)
+                .where(
+                    outbox.c.topic == DOCUMENTS_TOPIC,
+                    outbox.c.key == code.strip(),
+                    outbox.c.done_at.is_(None),
+                )
+                .order_by(outbox.c.id)
+            )
+            .mappings()
+            .all()
+        )
         units = rt.directory(conn, rt.clock.now().date())
-        config = settings()
-        return [{**_public(r, units, config, code=r["code"]), "file_id": r["file_id"]} for r in rows]
+    config = settings()
+    items = [
+        {
+            **_public(r, units, config, code=r["code"]),
+            "file_id": r["file_id"],
+            "status": "issued",
+            "status_label": ISSUED_LABEL,
+        }
+        for r in rows
+    ]
+    officer = actor.kind is ActorKind.OFFICER
+    pending = [_pending(job, officer=officer) for job in jobs]
+    return {"items": items, "pending": pending, "total": len(items)}
+
+
+def _pending(job: Any, *, officer: bool) -> dict[str, Any]:
+    """A queued document: what it will be and, after a failed attempt, when it is tried again."""
+    kind = templates.registry().get(str(job["payload"]["kind"]))
+    retrying = job["attempts"] > 0
+    item: dict[str, Any] = {
+        "kind": kind.id,
+        "title": kind.title,
+        "form": kind.form,
+        "status": "pending",
+        "status_label": PENDING_LABEL,
+        "event_seq": job["payload"].get("event_seq"),
+        "requested_at": job["payload"].get("at"),
+        "attempts": job["attempts"],
+        "next_attempt_at": to_vn(job["available_at"]).isoformat() if retrying else None,
+    }
+    if officer:
+        item["last_error"] = job["last_error"]
+    return item
 
 
 def get_document_pdf(rt: Runtime, actor: Actor, document_id: str) -> tuple[bytes, dict[str, Any]]:

@@ -1,8 +1,8 @@
 """Documents fixtures: a development CA per session (under a temporary MOTCUA_PKI_DIR), a local RFC 3161
 timestamp authority over HTTP on 127.0.0.1 (pyHanko's DummyTimeStamper with its own root), helpers to read
 PDFs back (pypdf), to render a page to PNG (pdftoppm, Debian's poppler-utils) and to decode QR codes
-(zbarimg, Debian's zbar-tools). The HTTP client and `api` come from tests/api/conftest.py, the seeded databases
-(SQLite and PostgreSQL) from tests/conftest.py."""
+(zbarimg, Debian's zbar-tools), and `worker` to issue the documents actions queued. The HTTP client and `api`
+come from tests/api/conftest.py, the seeded databases (SQLite and PostgreSQL) from tests/conftest.py."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ import os
 import shutil
 import subprocess
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -29,6 +29,8 @@ from pyhanko_certvalidator.registry import SimpleCertificateStore
 from pypdf import PdfReader
 
 from motcua.documents.pki import to_asn1
+from motcua.services.documents import run_document_jobs
+from motcua.services.runtime import Runtime
 from tests.api.conftest import api, calendar, client, runtime  # noqa: F401 - the API tests' fixtures
 
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "documents"
@@ -47,6 +49,17 @@ def documents_env(monkeypatch: pytest.MonkeyPatch, pki_dir: Path) -> None:
     monkeypatch.setenv("MOTCUA_PUBLIC_URL", PUBLIC_URL)
     for name in ("MOTCUA_TSA_URL", "MOTCUA_TRUST_ROOTS", "MOTCUA_SIGNING_BACKEND"):
         monkeypatch.delenv(name, raising=False)
+
+
+@pytest.fixture
+def worker(runtime: Runtime) -> Callable[..., int]:  # noqa: F811 - the imported fixture
+    """`worker()` runs the documents worker once on the API's runtime (what `motcua worker` does after an
+    action): it issues the documents the actions queued; `worker(now=...)` runs it at another instant."""
+
+    def run(now: datetime | None = None) -> int:
+        return run_document_jobs(runtime, now=now)
+
+    return run
 
 
 # ---------------------------------------------------------------- a local timestamp authority

@@ -3,6 +3,7 @@ whether the file is the one motcua issued. `motcua documents samples` renders an
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -34,11 +35,12 @@ def test_samples_are_signed_and_verify_offline(tmp_path: Path) -> None:
 
 
 def test_verify_against_the_database(
-    api: DossierApi, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    api: DossierApi, worker: Callable[[], int], tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     api.at("2026-03-02 09:00")
     code = api.submit("congdan")["code"]
     api.act("sg.tiepnhan", code, "accept")
+    assert worker() == 1
     (receipt,) = api.call("GET", f"/api/v1/dossiers/{code}/documents", "congdan", expect=200)["items"]
     pdf = tmp_path / "bien-nhan.pdf"
     pdf.write_bytes(

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import hashlib
 
+from motcua.services.documents import run_document_jobs
+from motcua.services.runtime import Runtime
 from tests.api.conftest import KHAI_SINH, DossierApi, assert_error
 
 PDF = b"%PDF-1.7\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
@@ -48,12 +50,15 @@ def test_an_accepted_document_is_listed_and_reused_in_a_new_dossier(gw_api: Doss
     assert gw_api.call("GET", "/api/v1/me/documents", "congdan2", expect=200)["documents"] == []
 
 
-def test_the_result_of_an_earlier_dossier_is_in_the_repository(gw_api: DossierApi) -> None:
+def test_the_result_of_an_earlier_dossier_is_in_the_repository(
+    gw_api: DossierApi, gw_runtime: Runtime
+) -> None:
     code = gw_api.submit("congdan", KHAI_SINH)["code"]
     gw_api.act("sg.tiepnhan", code, "accept")
     gw_api.act("sg.xuly", code, "forward")
     gw_api.act("sg.pheduyet", code, "approve")
     gw_api.act("sg.xuly", code, "issue_result", result={"so_dang_ky": "125/2026"})
+    run_document_jobs(gw_runtime)  # the signed result is issued by the worker, after the action commits
     documents = gw_api.call("GET", "/api/v1/me/documents", "congdan", expect=200)["documents"]
     results = [d for d in documents if d["is_result"]]
     assert len(results) == 1 and results[0]["verified"] is True and results[0]["dossier"]["code"] == code

@@ -7,7 +7,7 @@ verification page (`/xac-minh/{id}`, behind the QR code).
 
 from __future__ import annotations
 
-from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table
+from sqlalchemy import BigInteger, Column, ForeignKey, Index, Integer, String, Table, UniqueConstraint
 
 from motcua.store.schema.base import Instant, metadata
 
@@ -26,6 +26,8 @@ issued_documents = Table(
     Column("event_seq", Integer),  # the dossier event that caused it (None: issued on demand)
     Column("issued_at", Instant(), nullable=False),
     Column("issued_by", String(64), nullable=False),
+    # One document per dossier event and kind: a retried `documents.issue` job finds it and issues no other.
+    # (Control sheets, issued on demand, have no event: NULLs never collide. Also serves dossier lookups.)
+    UniqueConstraint("dossier_id", "kind", "event_seq"),
 )
-Index("ix_issued_documents_dossier", issued_documents.c.dossier_id)
 Index("ix_issued_documents_sha256", issued_documents.c.sha256)
