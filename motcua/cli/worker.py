@@ -57,7 +57,10 @@ class BackgroundWorker(threading.Thread):
         self.stopped.set()
 
 
-@click.command("worker", help="Chạy công việc nền: phát hành văn bản ký số, đồng bộ trạng thái lên Cổng DVCQG, hồ sơ liên thông.")
+@click.command(
+    "worker",
+    help="Chạy công việc nền: phát hành văn bản ký số, đồng bộ trạng thái lên Cổng DVCQG, hồ sơ liên thông.",
+)
 @click.option("--once", is_flag=True, help="Chạy một lượt rồi dừng (dùng cho kiểm thử, cron).")
 @click.option("--interval", default=2.0, type=float, show_default=True, help="Số giây giữa hai lượt.")
 @click.option("--limit", default=50, type=int, show_default=True, help="Số việc tối đa mỗi loại mỗi lượt.")
