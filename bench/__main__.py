@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import signal
 import sys
 import traceback
 from collections.abc import Callable
@@ -35,6 +36,8 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, SQLite files)")
     args = parser.parse_args(argv)
+    # A stopped run (Ctrl-C, `timeout`, SIGTERM) still stops its PostgreSQL cluster and server.
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
     selected = [b for b in (args.only.split(",") if args.only else BENCHMARKS) if b]
     unknown = set(selected) - set(BENCHMARKS)
     if unknown:

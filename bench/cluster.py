@@ -141,7 +141,7 @@ def pgbench_ceilings(
     """TPC-B-like and select-only TPS on the benchmark cluster, with `clients` connections and 2 threads."""
     server.create_database("pgbench")
     server.pgbench("-i", "-q", "-s", str(scale))
-    results: dict[str, object] = {"pgbench_scale": scale, "clients": clients, "seconds": seconds}
+    results: dict[str, object] = {"scale": scale, "clients": clients, "seconds": seconds}
     for name, extra in (("tpcb_like", ()), ("select_only", ("-S",))):
         out = server.pgbench("-c", str(clients), "-j", "2", "-T", str(seconds), "-n", *extra)
         tps = _TPS.search(out)

@@ -404,7 +404,7 @@ def _load_summary(ctx: Context, r: dict[str, Any]) -> list[str]:
             for kind, v in r[key]["latency_ms"].items()
         ]
     lines += report.table(["request", "count", "p50 ms", "p95 ms", "p99 ms", "max ms"], rows)
-    errors = r["lifecycles"]["error_samples"] + r["lifecycles_core"]["error_samples"]
+    errors = [e for key in labels if key != "tracking" for e in r[key]["error_samples"]]
     if errors:
         lines += ["", "Error samples:", "", *(f"- `{e[:200]}`" for e in errors[:5])]
     return lines
@@ -454,6 +454,7 @@ def queries(ctx: Context) -> tuple[dict[str, Any], list[str]]:
         "queue new (receiving unit)": lambda: service.list_dossiers(rt, officer, queue="new"),
         "queue unit (step unit, open)": lambda: service.list_dossiers(rt, officer, queue="unit"),
         "queue all (unit)": lambda: service.list_dossiers(rt, officer, queue="all"),
+        "queue mine (assignee, open)": lambda: service.list_dossiers(rt, officer, queue="mine"),
         "applicant's dossiers": lambda: service.list_dossiers(rt, applicant),
         "city-wide monitor, all": lambda: service.list_dossiers(rt, monitor, queue="all"),
     }
@@ -684,8 +685,8 @@ def sqlite_commune(ctx: Context) -> tuple[dict[str, Any], list[str]]:
                 "procedures", ["/api/v1/procedures?q=khai%20sinh", "/api/v1/procedures?q=tam%20tru"], None
             ),
         }
-        if pages:
-            checks["pages"] = loadgen.get_operation("page", pages, None)
+        for page in pages:
+            checks[f"page {page}"] = loadgen.get_operation(f"page {page}", [page], None)
         phases: dict[str, Any] = {}
         for name, op in checks.items():
             phases[name] = asyncio.run(

@@ -13,7 +13,7 @@ from typing import Any
 from sqlalchemy import Connection, func, select, update
 
 from motcua.domain.catalog import CityProcedure, OnlineLevel, SubmissionChannel, search_key
-from motcua.domain.errors import Forbidden, InvalidInput, NotFound
+from motcua.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from motcua.domain.lifecycle import Actor, ActorKind
 from motcua.domain.workflow import Role
 from motcua.services.audit import append_audit
@@ -21,6 +21,7 @@ from motcua.services.identity import create_user
 from motcua.services.runtime import Runtime
 from motcua.store.schema.catalog import city_procedures
 from motcua.store.schema.identity import api_tokens, users
+from motcua.store.schema.online_overrides import city_online_overrides
 
 # Roles a unit administrator may grant in their own unit (city administration is granted by the city).
 GRANTABLE_ROLES = (
@@ -33,6 +34,7 @@ GRANTABLE_ROLES = (
 )
 USERNAME = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
 _PHONE = re.compile(r"^0[0-9]{9}$")
+_EMAIL = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
 
 
 # ---------------------------------------------------------------- a unit's officers
@@ -106,10 +108,18 @@ def add_officer(
     granted = _parse_roles(roles)
     if not granted:
         raise InvalidInput("admin.roles_required", "Cần chọn ít nhất một vai trò.", field="roles")
+    if len(password) < 8:
+        raise InvalidInput("admin.weak_password", "Mật khẩu phải có ít nhất 8 ký tự.", field="password")
     if phone.strip() and not _PHONE.fullmatch(phone.strip()):
         raise InvalidInput("admin.bad_phone", "Số điện thoại gồm 10 chữ số, bắt đầu bằng 0.", field="phone")
+    if email.strip() and not _EMAIL.fullmatch(email.strip()):
+        raise InvalidInput("admin.bad_email", "Địa chỉ thư điện tử không hợp lệ.", field="email")
     now = rt.clock.now()
     with rt.db.transaction() as conn:
+        if conn.execute(select(users.c.id).where(users.c.username == login)).first() is not None:
+            raise Conflict(
+                "admin.username_taken", f"Tên đăng nhập {login} đã có người dùng.", field="username"
+            )
         create_user(
             conn,
             user_id=login,
@@ -251,7 +261,9 @@ def set_online_level(rt: Runtime, actor: Actor, code: str, level: str) -> dict[s
     """Offer a procedure online at another level, as a new city-layer version valid from today.
 
     The previous version closes today (dossiers already filed keep the version they were filed under). The
-    online channel follows the level: added for toàn trình / một phần, removed for không trực tuyến.
+    online channel follows the level: added for toàn trình / một phần, removed for không trực tuyến. The
+    decision is also kept in `city_online_overrides`, so `reapply_online_overrides` can restore it after the
+    layer is reloaded from its data file.
     """
     _city_admin(actor)
     if level not in _LEVELS:
@@ -260,23 +272,13 @@ def set_online_level(rt: Runtime, actor: Actor, code: str, level: str) -> dict[s
         )
     wanted = OnlineLevel(level)
     now = rt.clock.now()
-    today = now.date()
     with rt.db.transaction() as conn:
         row = _current_city_row(conn, code.strip())
-        previous = CityProcedure.from_dict(row.data, version=row.version)
-        if previous.online is wanted:
-            return {"code": previous.code, "online": wanted.value, "version": row.version, "changed": False}
-        valid_from = max(today, row.valid_from)
-        updated = dataclasses.replace(
-            previous, online=wanted, channels=_channels_for(previous.channels, wanted), valid_from=valid_from
-        )
-        version = _next_city_version(conn, previous.code)
-        conn.execute(
-            update(city_procedures)
-            .where(city_procedures.c.row_id == row.row_id)
-            .values(is_current=False, valid_to=valid_from)
-        )
-        conn.execute(city_procedures.insert().values(_city_row(updated, version, valid_from, now)))
+        code = str(row.code)
+        _keep_override(conn, code, wanted, actor.id, now)
+        if row.online == wanted.value:
+            return {"code": code, "online": wanted.value, "version": row.version, "changed": False}
+        version = _new_online_version(conn, row, wanted, now)
         append_audit(
             conn,
             at=now,
@@ -284,21 +286,71 @@ def set_online_level(rt: Runtime, actor: Actor, code: str, level: str) -> dict[s
             actor_role=Role.CITY_ADMIN.value,
             action="catalog.online_level_changed",
             object_type="city_procedure",
-            object_id=previous.code,
+            object_id=code,
             unit_id=actor.unit_id,
-            data={"from": previous.online.value, "to": wanted.value, "version": version},
+            data={"from": row.online, "to": wanted.value, "version": version},
         )
-    return {"code": previous.code, "online": wanted.value, "version": version, "changed": True}
+    return {"code": code, "online": wanted.value, "version": version, "changed": True}
 
 
-def _current_city_row(conn: Connection, code: str) -> Any:
+def reapply_online_overrides(conn: Connection, *, now: datetime) -> int:
+    """After the city layer was (re)loaded from its data file: apply the city administrator's online-level
+    decisions again where the current version differs. Returns how many new versions were stored."""
+    applied = 0
+    for override in conn.execute(select(city_online_overrides)).all():
+        row = _current_city_row(conn, override.code, missing_ok=True)
+        if row is None or row.online == override.online:
+            continue
+        version = _new_online_version(conn, row, OnlineLevel(override.online), now)
+        append_audit(
+            conn,
+            at=now,
+            actor_id="system",
+            actor_role="system",
+            action="catalog.online_level_reapplied",
+            object_type="city_procedure",
+            object_id=override.code,
+            unit_id=None,
+            data={"from": row.online, "to": override.online, "version": version, "set_by": override.set_by},
+        )
+        applied += 1
+    return applied
+
+
+def _keep_override(conn: Connection, code: str, level: OnlineLevel, actor_id: str, now: datetime) -> None:
+    values = {"online": level.value, "set_by": actor_id, "set_at": now}
+    updated = conn.execute(
+        update(city_online_overrides).where(city_online_overrides.c.code == code).values(**values)
+    ).rowcount
+    if not updated:
+        conn.execute(city_online_overrides.insert().values(code=code, **values))
+
+
+def _new_online_version(conn: Connection, row: Any, level: OnlineLevel, now: datetime) -> int:
+    """Close the current version `row` and store the same entry at `level` as the next version."""
+    previous = CityProcedure.from_dict(row.data, version=row.version)
+    valid_from = max(now.date(), row.valid_from)
+    updated = dataclasses.replace(
+        previous, online=level, channels=_channels_for(previous.channels, level), valid_from=valid_from
+    )
+    version = _next_city_version(conn, previous.code)
+    conn.execute(
+        update(city_procedures)
+        .where(city_procedures.c.row_id == row.row_id)
+        .values(is_current=False, valid_to=valid_from)
+    )
+    conn.execute(city_procedures.insert().values(_city_row(updated, version, valid_from, now)))
+    return version
+
+
+def _current_city_row(conn: Connection, code: str, *, missing_ok: bool = False) -> Any:
     query = select(city_procedures).where(
         city_procedures.c.code == code, city_procedures.c.is_current.is_(True)
     )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
     row = conn.execute(query).first()
-    if row is None:
+    if row is None and not missing_ok:
         raise NotFound("procedure.not_offered", f"Thủ tục {code} không được Thành phố cung cấp.")
     return row
 
@@ -346,6 +398,7 @@ __all__ = [
     "GRANTABLE_ROLES",
     "add_officer",
     "city_procedures_online",
+    "reapply_online_overrides",
     "set_officer_active",
     "set_officer_roles",
     "set_online_level",

@@ -770,8 +770,11 @@ def _final_changes(
         terms = ProcedureTerms(procedure.code, procedure.time.amount, procedure.time.unit, procedure.cutoff)
         clock_start = ref.clock_start(accepted, procedure.cutoff)
         due = dates["due_at"] or ref.due(clock_start, terms)
-        changes.update(
-            accepted_at=accepted.isoformat(), clock_start=clock_start.isoformat(), due_at=due.isoformat()
+        changes.update(  # as the engine accepts: the appointment and the legal deadline start out equal
+            accepted_at=accepted.isoformat(),
+            clock_start=clock_start.isoformat(),
+            due_at=due.isoformat(),
+            legal_due_at=due.isoformat(),
         )
     place = _PLACE.get(status) or ("start" if accepted is None else "processing")
     changes["step"], changes["step_unit_id"] = plan.steps[place]

@@ -64,7 +64,7 @@ def _dossier_for_rater(conn: Connection, actor: Actor, code: str) -> Mapping[str
         raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
     if actor.kind is ActorKind.OFFICER:
         raise Forbidden("rating.applicant_only", "Chỉ người nộp hồ sơ mới được đánh giá mức độ hài lòng.")
-    return row
+    return dict(row)
 
 
 def _view(row: Mapping[str, Any]) -> dict[str, Any]:
@@ -73,7 +73,7 @@ def _view(row: Mapping[str, Any]) -> dict[str, Any]:
 
 
 def _existing(conn: Connection, dossier_id: int, rater_id: str) -> Mapping[str, Any] | None:
-    return (
+    row = (
         conn.execute(
             select(dossier_ratings.c.score, dossier_ratings.c.rated_at).where(
                 dossier_ratings.c.dossier_id == dossier_id, dossier_ratings.c.rater_id == rater_id
@@ -82,6 +82,7 @@ def _existing(conn: Connection, dossier_id: int, rater_id: str) -> Mapping[str, 
         .mappings()
         .first()
     )
+    return dict(row) if row is not None else None
 
 
 def rate_dossier(rt: Runtime, actor: Actor, code: str, score: int | str) -> dict[str, Any]:
@@ -92,9 +93,7 @@ def rate_dossier(rt: Runtime, actor: Actor, code: str, score: int | str) -> dict
         with rt.db.transaction() as conn:
             row = _dossier_for_rater(conn, actor, code)
             if row["status"] != int(Status.RETURNED):
-                raise Conflict(
-                    "rating.not_returned", "Chỉ đánh giá được sau khi hồ sơ đã được trả kết quả."
-                )
+                raise Conflict("rating.not_returned", "Chỉ đánh giá được sau khi hồ sơ đã được trả kết quả.")
             if _existing(conn, row["id"], actor.id) is not None:
                 raise _already_rated()
             conn.execute(

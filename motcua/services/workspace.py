@@ -8,6 +8,7 @@ three-step desk filing (submit, attach the scans, accept) that lets the receipt 
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
@@ -18,7 +19,7 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from motcua.domain.catalog import CityProcedure, SubmissionChannel
 from motcua.domain.clock import to_vn
-from motcua.domain.errors import Conflict, InvalidInput, NotFound
+from motcua.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from motcua.domain.lifecycle import TERMINAL, Action, Actor, ActorKind, Channel, Status
 from motcua.domain.workflow import Role
 from motcua.services import dossiers as dossier_service
@@ -29,6 +30,8 @@ from motcua.store.schema.catalog import city_procedures
 from motcua.store.schema.dossiers import dossiers
 from motcua.store.schema.identity import users
 from motcua.store.schema.workflows import workflow_definitions
+
+log = logging.getLogger("motcua.web")
 
 QUEUES = ("new", "mine", "unit")
 SORTS = ("due", "submitted", "recent")
@@ -410,7 +413,9 @@ def file_at_desk(
 
     Three steps, so that the signed receipt (issued on acceptance) lists the scanned documents: submit
     (status 1), attach each scan under its catalog document name, accept. The scans are checked (type, size)
-    before anything is stored. If a later step fails, the dossier waits in the unit's "new" queue.
+    before anything is stored. Once the dossier exists it is never lost to a later refusal: the view comes
+    back still at status 1 (the unit's "new" queue) with the refusal under "desk_problem", instead of an
+    error that would invite filing the same dossier twice.
     """
     for scan in scans:
         check_upload(scan.data)
@@ -423,8 +428,19 @@ def file_at_desk(
         accept_now=False,
     )
     filed = dossier_service.submit_dossier(rt, actor, submission)
-    for scan in scans:
-        dossier_service.add_file(
-            rt, actor, filed["code"], data=scan.data, filename=scan.filename, label=scan.label, kind="upload"
-        )
-    return dossier_service.act(rt, actor, filed["code"], Action.ACCEPT, {"note": note})
+    try:
+        for scan in scans:
+            dossier_service.add_file(
+                rt,
+                actor,
+                filed["code"],
+                data=scan.data,
+                filename=scan.filename,
+                label=scan.label,
+                kind="upload",
+            )
+        return dossier_service.act(rt, actor, filed["code"], Action.ACCEPT, {"note": note})
+    except DomainError as exc:
+        log.warning("desk filing %s stays unaccepted: %s", filed["code"], exc)
+        view = dossier_service.get_dossier(rt, actor, filed["code"])
+        return {**view, "desk_problem": exc.message}

@@ -11,7 +11,7 @@ What the schemas use, and how it is shown: objects → fieldsets (titles as lege
 number inputs with `min`/`max`; booleans → a checkbox; arrays of objects → repeated rows (a no-JS "add a row"
 button); arrays of enum strings → checkboxes. Titles are the labels, descriptions the hints.
 
-The page templates render the tree with `templates/citizen/_eform.html` (`eform.controls(tree)`).
+The citizen portal's templates render the tree with `templates/citizen/_eform.html` (`eform.controls(tree)`).
 """
 
 from __future__ import annotations
@@ -55,6 +55,36 @@ def errors_from_problems(problems: list[Mapping[str, Any]]) -> dict[str, str]:
     for problem in problems:
         errors.setdefault(error_key(str(problem.get("field") or "")), str(problem.get("message") or ""))
     return errors
+
+
+# ---------------------------------------------------------------- field order
+
+
+def in_order_of(schema: Mapping[str, Any], reference: Mapping[str, Any] | None) -> dict[str, Any]:
+    """`schema` with its properties (at every depth) in the order of `reference` (the same form as published).
+
+    PostgreSQL keeps JSON objects as JSONB, which forgets key order: a schema read back from it lists "tre"
+    before "nguoi_yeu_cau". Without a reference, required properties come first, in the `required` order.
+    """
+    result = dict(schema)
+    properties = schema.get("properties")
+    if isinstance(properties, Mapping):
+        ref_properties = (reference or {}).get("properties")
+        if isinstance(ref_properties, Mapping):
+            order = [key for key in ref_properties if key in properties]
+        else:
+            order = [key for key in schema.get("required") or [] if key in properties]
+        order += [key for key in properties if key not in order]
+        result["properties"] = {key: in_order_of(properties[key], _sub(ref_properties, key)) for key in order}
+    items = schema.get("items")
+    if isinstance(items, Mapping):
+        result["items"] = in_order_of(items, _sub(reference, "items"))
+    return result
+
+
+def _sub(node: Any, key: str) -> Mapping[str, Any] | None:
+    value = node.get(key) if isinstance(node, Mapping) else None
+    return value if isinstance(value, Mapping) else None
 
 
 # ---------------------------------------------------------------- the control tree
@@ -112,10 +142,14 @@ def build(
     return _children(schema, (), ctx, enforce=True, depth=0)
 
 
-def _children(node: Mapping[str, Any], path: Path, ctx: _Build, *, enforce: bool, depth: int) -> list[Control]:
+def _children(
+    node: Mapping[str, Any], path: Path, ctx: _Build, *, enforce: bool, depth: int
+) -> list[Control]:
     required = set(node.get("required") or [])
     return [
-        _control(sub, (*path, key), ctx, required=key in required, enforce=enforce and key in required, depth=depth)
+        _control(
+            sub, (*path, key), ctx, required=key in required, enforce=enforce and key in required, depth=depth
+        )
         for key, sub in (node.get("properties") or {}).items()
     ]
 
@@ -189,6 +223,15 @@ def _array(node: Mapping[str, Any], path: Path, ctx: _Build, base: Control) -> C
     return base
 
 
+def names_in_order(controls: list[Control]) -> list[str]:
+    """Every control and group name of the tree, in the order the form shows them."""
+    names: list[str] = []
+    for control in controls:
+        names.append(control.name)
+        names.extend(names_in_order(control.children))
+    return names
+
+
 def _rows_in(name: str, values: Mapping[str, Any]) -> int:
     """How many rows of list `name` the values hold (highest row number + 1)."""
     pattern = re.compile(rf"^{re.escape(name + SEP)}(\d+){re.escape(SEP)}")
@@ -241,7 +284,13 @@ def _string(node: Mapping[str, Any], path: Path, base: Control) -> Control:
 def _text(value: Any) -> str:
     if value is None:
         return ""
-    return value if isinstance(value, str) else _number_text(value) if isinstance(value, int | float) else str(value)
+    return (
+        value
+        if isinstance(value, str)
+        else _number_text(value)
+        if isinstance(value, int | float)
+        else str(value)
+    )
 
 
 def _number_text(value: Any) -> str:
@@ -361,9 +410,7 @@ def _read_array(
     indexes = sorted({int(m[1]) for key in posted if (m := pattern.match(key))})[:MAX_ROWS]
     rows: list[dict[str, Any]] = []
     for index in indexes:
-        row = _read_object(
-            items, (*src, index), (*dst, len(rows)), posted, reading, translate, optional=True
-        )
+        row = _read_object(items, (*src, index), (*dst, len(rows)), posted, reading, translate, optional=True)
         if row is not None:
             rows.append(row)
     return (rows if rows or required else None), bool(rows)
@@ -393,7 +440,9 @@ def _parse_integer(raw: str, label: str, target: str, reading: Reading, translat
         return None
 
 
-def _parse_number(raw: str, label: str, target: str, reading: Reading, translate: Translate) -> float | int | None:
+def _parse_number(
+    raw: str, label: str, target: str, reading: Reading, translate: Translate
+) -> float | int | None:
     text = raw.replace(" ", "")
     if "," in text and "." not in text:  # 12,5 — the Vietnamese decimal comma
         text = text.replace(",", ".")
@@ -482,7 +531,9 @@ def _summary_item(
     label = str(node.get("title") or key)
     kind = node.get("type")
     if kind == "object" and isinstance(value, Mapping):
-        return SummaryItem(label, children=_summary_children(node, value, translate, depth=depth + 1), depth=depth)
+        return SummaryItem(
+            label, children=_summary_children(node, value, translate, depth=depth + 1), depth=depth
+        )
     if kind == "array" and isinstance(value, list):
         items: Mapping[str, Any] = node.get("items") or {}
         if items.get("type") == "object":
@@ -527,6 +578,8 @@ __all__ = [
     "display_value",
     "error_key",
     "errors_from_problems",
+    "in_order_of",
+    "names_in_order",
     "read",
     "summary",
     "values_from_data",

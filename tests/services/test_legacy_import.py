@@ -22,7 +22,7 @@ from motcua.cli.main import cli
 from motcua.domain.calendar import BusinessCalendar
 from motcua.domain.clock import VN_TZ, FixedClock
 from motcua.domain.errors import Conflict
-from motcua.domain.lifecycle import Action, Actor, ActorKind, Channel
+from motcua.domain.lifecycle import Action, Actor, ActorKind, Channel, state_from_dict
 from motcua.domain.workflow import Role
 from motcua.services import dossiers as dossier_service
 from motcua.services.audit import audit_trail, verify_audit
@@ -179,8 +179,14 @@ def test_imported_dossiers_read_track_and_replay_like_ones_filed_here(
     returned = dossier_service.get_dossier(runtime, receiver, f"{WARD_CODE}-260223-0003")
     assert returned["status"]["code"] == 10
     assert returned["dates"]["returned_at"] == "2026-02-25T14:00:00+07:00"
-    # The due date is computed on the working calendar: 1 working day from Monday 09:00.
+    # The due date is computed on the working calendar: 1 working day from Monday 09:00; as at an
+    # acceptance in motcua, the legal deadline starts out equal to it.
     assert returned["dates"]["due_at"] == "2026-02-24T09:00:00+07:00"
+    with runtime.db.read() as conn:
+        stored = conn.execute(
+            select(dossiers.c.state).where(dossiers.c.code == returned["code"])
+        ).scalar_one()
+    assert state_from_dict(stored).legal_due_at == datetime(2026, 2, 24, 9, 0, tzinfo=VN_TZ)
     assert returned["timeliness"]["code"] == "late"  # resolved Tuesday 10:00, an hour after the due date
     assert [(e["seq"], e["type"]) for e in returned["history"]] == [(1, "submit"), (2, "return_result")]
     assert returned["history"][1]["data"]["imported"] is True

@@ -14,6 +14,7 @@ from motcua.web.app_config import STATIC_DIR, STATIC_PATH
 from motcua.web.auth import PAGE_DEPENDENCIES, PageSessionMiddleware
 from motcua.web.routes import common
 from motcua.web.routes import admin, officer  # the officer workspace
+from motcua.web.routes import citizen  # the citizen portal
 
 
 def web_routes() -> list[Router]:
@@ -22,7 +23,9 @@ def web_routes() -> list[Router]:
         path="/",
         route_handlers=[
             *common.ROUTES,
-            *officer.ROUTES, *admin.ROUTES,
+            *officer.ROUTES,
+            *admin.ROUTES,
+            *citizen.ROUTES,
         ],
         dependencies=PAGE_DEPENDENCIES,
         middleware=[PageSessionMiddleware],

@@ -38,9 +38,13 @@ def _officers_page(
     form: OfficerForm | None = None,
 ) -> Template:
     _ = translator(request)
+    with rt.db.read() as conn:
+        directory = rt.directory(conn, rt.clock.now().date())
+    unit_name = directory.get(user.unit_id).name if user.unit_id and user.unit_id in directory else ""
     return render(
         request,
         "officer/admin_officers.html",
+        unit_name=unit_name,
         status_code=status_code,
         title=_("officer.admin.officers_title"),
         officers=admin_service.unit_officers(rt, user),
@@ -65,10 +69,17 @@ class OfficerForm:
     email: str = ""
     roles: list[str] = field(default_factory=list)
 
+    @classmethod
+    def posted(cls, data: dict[str, Any]) -> OfficerForm:
+        texts = {name: _text(data, name) for name in ("username", "full_name", "phone", "email")}
+        password = data.get("password")
+        return cls(
+            **texts, password=password if isinstance(password, str) else "", roles=_as_list(data.get("roles"))
+        )
 
-@dataclass
-class RolesForm:
-    roles: list[str] = field(default_factory=list)
+
+# Forms with check boxes: read as a dict (one checked box is a text, several a list).
+FormBody = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.URL_ENCODED)]
 
 
 @dataclass
@@ -76,40 +87,24 @@ class ActiveForm:
     active: str = ""
 
 
-_OFFICER_FIELDS = {
-    "admin.bad_username": "username",
-    "account.exists": "username",
-    "admin.name_required": "full_name",
-    "account.weak_password": "password",
-    "admin.roles_required": "roles",
-    "admin.bad_role": "roles",
-    "admin.bad_phone": "phone",
-}
-
-
 @post(OFFICERS_PATH, guards=[roles_required(Role.UNIT_ADMIN)], sync_to_thread=True, status_code=303)
-def add_officer(
-    request: Req,
-    rt: Rt,
-    user: User,
-    data: Annotated[OfficerForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-) -> Template | Redirect:
+def add_officer(request: Req, rt: Rt, user: User, data: FormBody) -> Template | Redirect:
+    form = OfficerForm.posted(data)
     try:
         admin_service.add_officer(
             rt,
             user,
-            username=data.username,
-            full_name=data.full_name,
-            password=data.password,
-            roles=_as_list(data.roles),
-            phone=data.phone,
-            email=data.email,
+            username=form.username,
+            full_name=form.full_name,
+            password=form.password,
+            roles=form.roles,
+            phone=form.phone,
+            email=form.email,
         )
     except (InvalidInput, Conflict, Forbidden) as exc:
-        errors = {_OFFICER_FIELDS.get(exc.code, "_form"): exc.message}
-        data.password = ""
-        data.roles = _as_list(data.roles)
-        return _officers_page(request, rt, user, status_code=422, errors=errors, form=data)
+        errors = {str(exc.details.get("field") or "_form"): exc.message}  # the field it is about
+        form.password = ""
+        return _officers_page(request, rt, user, status_code=422, errors=errors, form=form)
     return redirect(OFFICERS_PATH, flash="officer.flash.officer_added")
 
 
@@ -119,15 +114,9 @@ def add_officer(
     sync_to_thread=True,
     status_code=303,
 )
-def change_roles(
-    request: Req,
-    rt: Rt,
-    user: User,
-    user_id: str,
-    data: Annotated[RolesForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
-) -> Template | Redirect:
+def change_roles(request: Req, rt: Rt, user: User, user_id: str, data: FormBody) -> Template | Redirect:
     try:
-        admin_service.set_officer_roles(rt, user, user_id, _as_list(data.roles))
+        admin_service.set_officer_roles(rt, user, user_id, _as_list(data.get("roles")))
     except (InvalidInput, Forbidden) as exc:
         return _officers_page(request, rt, user, status_code=422, errors={"_form": exc.message})
     return redirect(OFFICERS_PATH, flash="officer.flash.roles_changed")
@@ -154,6 +143,13 @@ def change_active(
     return redirect(OFFICERS_PATH, flash="officer.flash.activated" if active else "officer.flash.deactivated")
 
 
+def _text(data: dict[str, Any], name: str) -> str:
+    value = data.get(name)
+    if isinstance(value, list):
+        value = value[-1] if value else ""
+    return value.strip() if isinstance(value, str) else ""
+
+
 def _as_list(value: Any) -> list[str]:
     """One checked box arrives as a text, several as a list."""
     if isinstance(value, str):
@@ -165,16 +161,22 @@ def _as_list(value: Any) -> list[str]:
 
 
 @get(PROCEDURES_PATH, guards=[roles_required(Role.CITY_ADMIN)], sync_to_thread=True)
-def procedures(request: Req, rt: Rt, user: User, q: FromQuery[str] = "", online: FromQuery[str] = "") -> Template:
+def procedures(
+    request: Req, rt: Rt, user: User, q: FromQuery[str] = "", online: FromQuery[str] = ""
+) -> Template:
     """The city layer: each procedure's level of government and online level, changeable."""
     _ = translator(request)
     items = admin_service.city_procedures_online(rt, user, q=q.strip()[:100], online=online.strip())
+    for item in items:
+        year, month, day = item["valid_from"].split("-")
+        item["valid_from_text"] = f"{day}/{month}/{year}"
     return render(
         request,
         "officer/admin_procedures.html",
         title=_("officer.admin.procedures_title"),
         items=items,
         levels=ONLINE_LEVELS,
+        level_options=[(level, _(f"officer.online.{level}")) for level in ONLINE_LEVELS],
         q=q.strip()[:100],
         online=online.strip(),
     )
@@ -192,7 +194,10 @@ class OnlineForm:
     status_code=303,
 )
 def change_online(
-    rt: Rt, user: User, code: str, data: Annotated[OnlineForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
+    rt: Rt,
+    user: User,
+    code: str,
+    data: Annotated[OnlineForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     result = admin_service.set_online_level(rt, user, code, data.online)
     flash = "officer.flash.online_changed" if result["changed"] else "officer.flash.online_unchanged"

@@ -10,7 +10,7 @@ from __future__ import annotations
 import urllib.parse
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date, datetime, time
 from typing import Annotated, Any
 
 from litestar import Request, Response, get, post
@@ -182,6 +182,7 @@ def _dossier_page(
     failed_action: str = "",
     values: Mapping[str, str] | None = None,
 ) -> Template:
+    _ = translator(request)
     page = workspace.dossier_workspace(rt, user, code)
     dossier = page["dossier"]
     allowed = [a for a in ACTION_FIELDS if a in dossier["allowed_actions"]]
@@ -194,10 +195,12 @@ def _dossier_page(
         action_fields=ACTION_FIELDS,
         primary_actions=PRIMARY_ACTIONS,
         danger_actions=DANGER_ACTIONS,
-        return_methods=RETURN_METHODS,
+        assignee_options=[("", _("officer.choose"))] + [(a["id"], a["name"]) for a in page["assignees"]],
+        method_options=[(m, _(f"officer.method.{m}")) for m in RETURN_METHODS],
         errors=dict(errors or {}),
         failed_action=failed_action,
         values=dict(values or {}),
+        form_entries=eform.labelled_data(page["form_schema"], dossier["form_data"] or {}),
         **page,
     )
 
@@ -224,6 +227,8 @@ class ActionForm:
 
 
 ActionBody = Annotated[ActionForm, Body(media_type=RequestEncodingType.URL_ENCODED)]
+# Forms with files and fields named after the e-form: read as a dict (repeated names give lists).
+MultipartBody = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
 
 
 @post("/mot-cua/ho-so/{code:str}/thao-tac", guards=[officer_required], sync_to_thread=True, status_code=303)
@@ -286,7 +291,7 @@ def _payload(action: Action, data: ActionForm, _: Any) -> tuple[dict[str, Any], 
 
 def _due_instant(day: str, at: str) -> datetime | None:
     try:
-        return datetime.combine(date.fromisoformat(day.strip()), datetime.strptime(at.strip(), "%H:%M").time(), VN_TZ)
+        return datetime.combine(date.fromisoformat(day.strip()), time.fromisoformat(at.strip()), VN_TZ)
     except ValueError:
         return None
 
@@ -312,39 +317,27 @@ def dossier_file(rt: Rt, user: User, code: str, file_id: int) -> Response[bytes]
     )
 
 
-@dataclass
-class UploadForm:
-    file: UploadFile | str = ""
-    label: str = ""
-    kind: str = "upload"
-
-
 @post("/mot-cua/ho-so/{code:str}/tep", guards=[officer_required], sync_to_thread=True, status_code=303)
-def dossier_upload(
-    request: Req,
-    rt: Rt,
-    user: User,
-    code: str,
-    data: Annotated[UploadForm, Body(media_type=RequestEncodingType.MULTI_PART)],
-) -> Template | Redirect:
+def dossier_upload(request: Req, rt: Rt, user: User, code: str, data: MultipartBody) -> Template | Redirect:
     """Attach a scanned document (or the signed result) to an open dossier."""
     _ = translator(request)
-    upload = data.file
+    upload = data.get("file")
+    label, kind = _text(data, "label"), _text(data, "kind") or "upload"
     errors: dict[str, str] = {}
     if not isinstance(upload, UploadFile) or not upload.filename:
         errors["upload-file"] = _("officer.errors.file_required")
-    elif data.kind not in ("upload", "supplement", "result"):
+    elif kind not in ("upload", "supplement", "result"):
         errors["upload-kind"] = _("officer.errors.file_kind")
     else:
         content = upload.file.read(MAX_UPLOAD_BYTES + 1)
         try:
             dossier_service.add_file(
-                rt, user, code, data=content, filename=upload.filename, label=data.label.strip() or None, kind=data.kind
+                rt, user, code, data=content, filename=upload.filename, label=label or None, kind=kind
             )
         except (InvalidInput, Conflict, Forbidden) as exc:
             errors["upload-file"] = exc.message
     if errors:
-        values = {"label": data.label, "kind": data.kind}
+        values = {"label": label, "kind": kind}
         return _dossier_page(
             request, rt, user, code, status_code=422, errors=errors, failed_action="upload", values=values
         )
@@ -402,8 +395,13 @@ def desk_form(request: Req, rt: Rt, user: User, procedure_code: str) -> Template
     return _desk_form(request, workspace.desk_procedure(rt, user, procedure_code))
 
 
-DeskBody = Annotated[dict[str, Any], Body(media_type=RequestEncodingType.MULTI_PART)]
-APPLICANT_FIELDS = ("applicant_name", "applicant_personal_id", "applicant_tax_code", "applicant_phone", "note")
+APPLICANT_FIELDS = (
+    "applicant_name",
+    "applicant_personal_id",
+    "applicant_tax_code",
+    "applicant_phone",
+    "note",
+)
 
 
 @post(
@@ -412,7 +410,9 @@ APPLICANT_FIELDS = ("applicant_name", "applicant_personal_id", "applicant_tax_co
     sync_to_thread=True,
     status_code=303,
 )
-def desk_submit(request: Req, rt: Rt, user: User, procedure_code: str, data: DeskBody) -> Template | Redirect:
+def desk_submit(
+    request: Req, rt: Rt, user: User, procedure_code: str, data: MultipartBody
+) -> Template | Redirect:
     """Check everything, then file the dossier, attach the scans and accept it; on to the receipt."""
     _ = translator(request)
     procedure = workspace.desk_procedure(rt, user, procedure_code)
@@ -446,6 +446,9 @@ def desk_submit(request: Req, rt: Rt, user: User, procedure_code: str, data: Des
         if exc.kind not in ("invalid", "conflict"):
             raise
         return _desk_form(request, procedure, status_code=422, errors={"_form": exc.message}, values=values)
+    if view.get("desk_problem"):  # filed, not accepted: the receipt page says so and links to the dossier
+        target = f"/mot-cua/ho-so/{_quote(view['code'])}/bien-nhan"
+        return redirect(target, flash="officer.flash.desk_not_accepted", kind="warning")
     return redirect(f"/mot-cua/ho-so/{_quote(view['code'])}/bien-nhan", flash="officer.flash.desk_filed")
 
 
