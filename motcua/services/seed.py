@@ -9,7 +9,7 @@ from sqlalchemy import select
 
 from motcua.domain.lifecycle import ActorKind
 from motcua.domain.workflow import Role
-from motcua.services import catalog, units, workflows
+from motcua.services import admin, catalog, units, workflows
 from motcua.services.audit import append_audit, ensure_audit_chains
 from motcua.services.identity import applicant_user_id, create_user
 from motcua.store.db import Database
@@ -92,6 +92,7 @@ def setup_reference_data(db: Database, *, now: datetime) -> dict[str, object]:
             report["national_procedures"] = national.created
     with db.transaction() as conn:
         layer = catalog.load_city_layer(conn, workflow_ids=workflows.workflow_ids(), now=now)
+        admin.reapply_online_overrides(conn, now=now)  # the city admin's online levels survive a reload
         report["city_procedures"] = layer.created + layer.updated
         changed = {k: v for k, v in report.items() if k != "audit_chains" and v}
         if changed:

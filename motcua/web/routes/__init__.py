@@ -12,9 +12,12 @@ from litestar.static_files import create_static_files_router
 
 from motcua.web.app_config import STATIC_DIR, STATIC_PATH
 from motcua.web.auth import PAGE_DEPENDENCIES, PageSessionMiddleware
-from motcua.web.routes import common
-from motcua.web.routes import admin, officer  # the officer workspace
-from motcua.web.routes import citizen  # the citizen portal
+from motcua.web.routes import (  # the officer workspace
+    admin,
+    citizen,  # the citizen portal
+    common,
+    officer,
+)
 
 
 def web_routes() -> list[Router]:
