@@ -113,10 +113,13 @@ class Control:
     children: list[Control] = field(default_factory=list)
     depth: int = 0
     can_add: bool = False
+    verified_note: str | None = None  # auto-fill: "Đã xác thực từ …" — the control is then read-only
 
     @property
     def described_by(self) -> str:
         ids = [f"f-{self.name}-hint"] if self.hint else []
+        if self.verified_note:
+            ids.append(f"f-{self.name}-verified")
         if self.error:
             ids.append(f"f-{self.name}-error")
         return " ".join(ids)
@@ -221,6 +224,17 @@ def _array(node: Mapping[str, Any], path: Path, ctx: _Build, base: Control) -> C
         for index in range(rows)
     ]
     return base
+
+
+# ---------------------------------------------------------------- auto-fill (issue #4): verified controls
+
+
+def mark_verified(controls: list[Control], notes: Mapping[str, str]) -> None:
+    """Mark the controls named in `notes` ({control name: "Đã xác thực từ …"}) as verified and read-only."""
+    for control in controls:
+        if control.name in notes:
+            control.verified_note = notes[control.name]
+        mark_verified(control.children, notes)
 
 
 def names_in_order(controls: list[Control]) -> list[str]:
@@ -579,6 +593,7 @@ __all__ = [
     "error_key",
     "errors_from_problems",
     "in_order_of",
+    "mark_verified",
     "names_in_order",
     "read",
     "summary",

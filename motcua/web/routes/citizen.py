@@ -17,7 +17,7 @@ import os
 import re
 import zlib
 from collections.abc import Iterable, Mapping
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
 from time import monotonic
@@ -34,13 +34,16 @@ from litestar.response import Redirect, Template
 from markupsafe import Markup
 
 from motcua.domain.catalog import CityProcedure, OnlineLevel, SubmissionChannel
-from motcua.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from motcua.domain.clock import to_vn
+from motcua.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from motcua.domain.identifiers import parse_dossier_code
 from motcua.domain.lifecycle import Action, ActorKind, Channel, ProcedureTerms, Status
 from motcua.domain.lifecycle import _legal_due as legal_due  # the engine's own rule for the due date
+from motcua.domain.registry import form_bindings, set_path
 from motcua.domain.text import fold
 from motcua.services import catalog, life_events, ratings
 from motcua.services import dossiers as dossier_service
+from motcua.services import gateway as registry_gateway
 from motcua.services.catalog import CATALOG_DIR, get_city_procedure
 from motcua.services.files import MAX_UPLOAD_BYTES, check_upload
 from motcua.services.forms import validate_form
@@ -207,6 +210,9 @@ class Draft:
     data: dict[str, Any] = field(default_factory=dict)
     files: tuple[StagedFile, ...] = ()
     expires: float = 0.0
+    # auto-fill: {dotted path: {"value", "source_label", "fetched_at"}} — values verified from a registry,
+    # which win over whatever the browser posts for those fields
+    verified: dict[str, dict[str, Any]] = field(default_factory=dict)
 
 
 def _draft_key(request: Req) -> bytes:
@@ -325,10 +331,12 @@ def _form_page(
     errors: Mapping[str, str] | None = None,
     add_row: str | None = None,
     status_code: int = 200,
+    autofill: AutofillView | None = None,
 ) -> Template:
     _ = translator(request)
     procedure = offer.procedure
     controls = eform.build(offer.schema, values, errors, add_row=add_row)
+    eform.mark_verified(controls, verified_notes(_, draft.verified))
     return render(
         request,
         "citizen/filing_form.html",
@@ -347,6 +355,7 @@ def _form_page(
         max_request_mb=_request_limit_mb(request),
         max_files=MAX_STAGED_FILES,
         kind_label=lambda kind: _(f"citizen.unit_kind.{kind}"),
+        autofill=autofill or AutofillView(offered=_autofill_offered(offer)),
     )
 
 
@@ -386,8 +395,12 @@ def filing_post(request: Req, code: str, user: User, rt: Rt, data: MultipartBody
     errors: dict[str, str] = {}
     files = kept + _stage_uploads(rt, data, offer.procedure, errors, room=MAX_STAGED_FILES - len(kept), _=_)
     reading = eform.read(offer.schema, data, _)
+    verified = previous.verified if previous else {}
+    keep_verified(offer.schema, reading, verified)
     unit_id = _first(data, "unit_id").strip()
-    draft = Draft(code, user.id, unit_id, reading.data, tuple(files), _expiry(rt))
+    draft = Draft(code, user.id, unit_id, reading.data, tuple(files), _expiry(rt), verified)
+    if _first(data, AUTOFILL_BUTTON):  # "Lấy thông tin tự động"
+        return _autofill(request, rt, user, offer, draft, reading.values, errors, data)
     add_row = _first(data, eform.ADD_ROW)
     if add_row:  # "Thêm dòng": the same form with one more row, nothing checked yet
         return _form_page(request, offer, draft, values=reading.values, errors=errors, add_row=add_row)
@@ -402,6 +415,100 @@ def filing_post(request: Req, code: str, user: User, rt: Rt, data: MultipartBody
     if errors:
         return _form_page(request, offer, draft, values=reading.values, errors=errors, status_code=422)
     return _review_page(request, offer, draft)
+
+
+# ---------------------------------------------------------------- auto-fill from the national registries (#4)
+
+AUTOFILL_BUTTON = "_tu_dong_dien"
+AUTOFILL_CONSENT = "dong_y_lay_du_lieu"
+
+
+@dataclass(frozen=True)
+class AutofillView:
+    """The consent box and button on the filing page, and what the last fetch brought."""
+
+    offered: bool
+    consent: bool = False
+    filled: int = 0  # fields filled by the last fetch
+    sources: tuple[str, ...] = ()  # registries that answered
+    documents: tuple[str, ...] = ()  # required documents the registry data replaces
+    notices: tuple[str, ...] = ()  # the gateway's Vietnamese messages where a registry failed
+
+
+def _autofill_offered(offer: Offer) -> bool:
+    """Whether the e-form has fields bound to the applicant's own registry records."""
+    return any(b.subject == "applicant" for b in form_bindings(offer.schema))
+
+
+def verified_notes(_: Any, verified: Mapping[str, Mapping[str, Any]]) -> dict[str, str]:
+    """{control name: "Đã xác thực từ <registry>, lúc HH:MM dd/mm/yyyy"} for the verified fields."""
+    notes = {}
+    for path, item in verified.items():
+        fetched = to_vn(datetime.fromisoformat(item["fetched_at"])).strftime("%H:%M %d/%m/%Y")
+        name = eform.control_name(tuple(path.split(".")))
+        notes[name] = _("citizen.autofill.verified_note", source=item["source_label"], time=fetched)
+    return notes
+
+
+def keep_verified(
+    schema: Mapping[str, Any], reading: eform.Reading, verified: Mapping[str, Mapping[str, Any]]
+) -> None:
+    """Put the registry's values back over whatever the browser posted for verified fields."""
+    fragment: dict[str, Any] = {}
+    for path, item in verified.items():
+        keys = tuple(path.split("."))
+        set_path(reading.data, keys, item["value"])
+        set_path(fragment, keys, item["value"])
+        reading.errors.pop(eform.control_name(keys), None)
+    reading.values.update(eform.values_from_data(schema, fragment))
+
+
+def _autofill(
+    request: Req,
+    rt: Runtime,
+    user: User,
+    offer: Offer,
+    draft: Draft,
+    values: dict[str, Any],
+    errors: dict[str, str],
+    posted: Mapping[str, Any],
+) -> Template:
+    """Fetch the applicant's registry records (only with consent) and show the form again, filled."""
+    _ = translator(request)
+    if _first(posted, AUTOFILL_CONSENT) not in ("on", "1", "true"):
+        errors = {**errors, AUTOFILL_CONSENT: _("citizen.autofill.consent_required")}
+        view = AutofillView(offered=_autofill_offered(offer))
+        return _form_page(request, offer, draft, values=values, errors=errors, status_code=422, autofill=view)
+    try:
+        result = registry_gateway.prefill(
+            rt, user, registry_gateway.PrefillRequest(offer.procedure.code, consent=True)
+        )
+    except DomainError as exc:  # never an error page: the applicant types the fields instead
+        view = AutofillView(offered=True, consent=True, notices=(exc.message,))
+        return _form_page(request, offer, draft, values=values, errors=errors, autofill=view)
+    verified = dict(draft.verified)
+    for item in result["fields"]:
+        verified[item["path"]] = {
+            "value": item["value"],
+            "source_label": item["source_label"],
+            "fetched_at": item["fetched_at"],
+        }
+    reading = eform.Reading(data=json.loads(json.dumps(draft.data)), values=dict(values))
+    keep_verified(offer.schema, reading, verified)
+    filled = replace(draft, data=reading.data, verified=verified)
+    view = AutofillView(
+        offered=True,
+        consent=True,
+        filled=len(result["fields"]),
+        sources=tuple(s["label"] for s in result["sources"] if s.get("status") == "ok"),
+        documents=tuple(d["name"] for d in result["documents"]),
+        notices=tuple(
+            s["message"]
+            for s in result["sources"]
+            if s.get("status") not in (None, "ok") and s.get("message")
+        ),
+    )
+    return _form_page(request, offer, filled, values=reading.values, errors=errors, autofill=view)
 
 
 def _stage_uploads(
