@@ -291,3 +291,31 @@ def test_cli_verify_on_a_database_without_the_log_says_so(
     assert result.exit_code == 1
     assert isinstance(result.exception, NotFound)
     assert result.exception.code == "audit.no_log"
+
+
+def test_transactions_auditing_several_objects_in_opposite_orders_never_deadlock(
+    db: Database, clock: FixedClock
+) -> None:
+    """A document event audits the dossier and the document; two such transactions must not lock each other's
+    chain heads in opposite order (the load test once hit PostgreSQL's deadlock detector this way)."""
+    errors: list[BaseException] = []
+
+    def work(worker: int) -> None:
+        try:
+            for n in range(15):
+                first, second = (f"hs-{n}", f"vb-{n}") if worker % 2 else (f"vb-{n}", f"hs-{n}")
+                with db.transaction() as conn:
+                    record(conn, clock.now(), first)
+                    record(conn, clock.now(), second)
+        except BaseException as exc:  # collected and asserted below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work, args=(w,)) for w in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert errors == []
+    with db.read() as conn:
+        report = verify_audit(conn)
+        assert report.ok and report.checked >= 6 * 15 * 2
