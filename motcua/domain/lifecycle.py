@@ -534,7 +534,7 @@ def _accept(
 ) -> tuple[DossierState, dict[str, Any]]:
     cal = ctx.calendar
     clock_start = cal.start_instant(at, state.cutoff)
-    due = _legal_due(cal, state.terms, clock_start)
+    due = legal_due(cal, state.terms, clock_start)
     accepted = _replace(state, accepted_at=at, clock_start=clock_start, due_at=due, legal_due_at=due)
     new = _route(accepted, step, RouteAction.ACCEPT, ctx, at, status=Status.ACCEPTED)
     return new, {"note": str(cmd.payload.get("note") or ""), "due_at": due.isoformat()}
@@ -544,7 +544,7 @@ def _legal_working_time(cal: Calendar, terms: ProcedureTerms, clock_start: datet
     """The office time the legal term gives. Fix: a term in calendar days was read as that many working
     days, so the steps' deadlines ran past the dossier's due date."""
     if terms.time_unit is TimeUnit.CALENDAR_DAY:
-        return cal.working_time_between(clock_start, _legal_due(cal, terms, clock_start))
+        return cal.working_time_between(clock_start, legal_due(cal, terms, clock_start))
     return terms.legal_working_time
 
 
@@ -552,7 +552,8 @@ def _share_of(amount: timedelta, share: Fraction) -> timedelta:
     return timedelta(seconds=int(share * (amount // timedelta(seconds=1))))
 
 
-def _legal_due(cal: Calendar, terms: ProcedureTerms, clock_start: datetime) -> datetime:
+def legal_due(cal: Calendar, terms: ProcedureTerms, clock_start: datetime) -> datetime:
+    """The legal deadline of `terms` counted from `clock_start` (used by the engine, imports and the portal)."""
     if terms.time_unit is TimeUnit.CALENDAR_DAY:
         if terms.time_amount.denominator == 1:
             # One rule for calendar-day terms, the calendar's: N × 24 h, moved off a day off keeping the time.

@@ -7,7 +7,7 @@ from __future__ import annotations
 import dataclasses
 import re
 from collections.abc import Iterable
-from datetime import date, datetime
+from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, func, select, update
@@ -17,6 +17,7 @@ from motcua.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from motcua.domain.lifecycle import Actor, ActorKind
 from motcua.domain.workflow import Role
 from motcua.services.audit import append_audit
+from motcua.services.catalog import city_row
 from motcua.services.identity import create_user
 from motcua.services.runtime import Runtime
 from motcua.store.schema.catalog import city_procedures
@@ -339,7 +340,8 @@ def _new_online_version(conn: Connection, row: Any, level: OnlineLevel, now: dat
         .where(city_procedures.c.row_id == row.row_id)
         .values(is_current=False, valid_to=valid_from)
     )
-    conn.execute(city_procedures.insert().values(_city_row(updated, version, valid_from, now)))
+    row_values = city_row(updated, updated.content_hash(), version, valid_from, now)
+    conn.execute(city_procedures.insert().values(row_values))
     return version
 
 
@@ -367,31 +369,6 @@ def _channels_for(
 ) -> tuple[SubmissionChannel, ...]:
     others = tuple(c for c in channels if c is not SubmissionChannel.ONLINE)
     return others if level is OnlineLevel.NONE else (SubmissionChannel.ONLINE, *others)
-
-
-def _city_row(entry: CityProcedure, version: int, valid_from: date, now: datetime) -> dict[str, Any]:
-    """The stored row of a city version (the same columns `catalog.load_city_layer` writes)."""
-    data = entry.to_dict()
-    return {
-        "code": entry.code,
-        "version": version,
-        "content_hash": entry.content_hash(),
-        "name": entry.name,
-        "name_folded": search_key(entry.name),
-        "level": entry.level.value,
-        "workflow_id": entry.workflow,
-        "time_amount": str(entry.time.amount),
-        "time_unit": entry.time.unit.value,
-        "cutoff": data["cutoff"],
-        "online": entry.online.value,
-        "fee_vnd": entry.fee_vnd,
-        "fee_text": entry.fee_text,
-        "data": data,
-        "valid_from": valid_from,
-        "valid_to": None,
-        "is_current": True,
-        "loaded_at": now,
-    }
 
 
 __all__ = [

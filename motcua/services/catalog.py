@@ -354,7 +354,7 @@ def _store_city_layer(
         else:
             created += 1
         version = latest_version.get(entry.code, 0) + 1
-        conn.execute(cp.insert().values(_city_row(entry, digest, version, valid_from, now)))
+        conn.execute(cp.insert().values(city_row(entry, digest, version, valid_from, now)))
     for retired in current.values():
         _close_city_version(conn, retired.row_id, max(today, retired.valid_from))
     return LoadReport(len(entries), created, updated, unchanged, len(current))
@@ -368,9 +368,10 @@ def _close_city_version(conn: Connection, row_id: int, valid_to: date) -> None:
     )
 
 
-def _city_row(
+def city_row(
     entry: CityProcedure, digest: str, version: int, valid_from: date, now: datetime
 ) -> dict[str, Any]:
+    """The stored row of one city-layer version (also used for the city admin's online-level versions)."""
     data = entry.to_dict()
     data["valid_from"] = valid_from.isoformat()
     return {

@@ -51,6 +51,8 @@ from motcua.services.runtime import Runtime
 from motcua.store.schema.dossiers import dossier_counters, dossier_events, dossiers
 
 CITY_UNIT_ID = "thanh-pho-ho-chi-minh"
+# Dossiers closed without a result are not judged early / on time / late.
+UNJUDGED = frozenset({Status.REJECTED, Status.WITHDRAWN, Status.STOPPED})
 # Every status change is queued for the National Public Service Portal (sent by `motcua worker`).
 NATIONAL_SYNC_TOPIC = "national_portal.status"
 _CHANNEL_OFFER = {
@@ -495,7 +497,7 @@ def history(conn: Connection, dossier_id: int) -> list[Event]:
 
 
 def _timeliness(rt: Runtime, state: DossierState) -> dict[str, str] | None:
-    if state.due_at is None or state.status in (Status.REJECTED, Status.WITHDRAWN, Status.STOPPED):
+    if state.due_at is None or state.status in UNJUDGED:
         return None
     t = classify(rt.calendar, state.legal_due_at or state.due_at, state.resolved_at, rt.clock.now())
     return {"code": t.value, "label": t.label_vi}
@@ -624,7 +626,7 @@ def list_dossiers(
         items = []
         for r in rows:
             timeliness = None
-            if r["due_at"] is not None and r["status"] not in (3, 7, 8):
+            if r["due_at"] is not None and r["status"] not in UNJUDGED:
                 timeliness = classify(rt.calendar, r["due_at"], r["resolved_at"], now).value
             items.append(
                 {

@@ -74,9 +74,9 @@ from motcua.domain.lifecycle import (  # the engine's own rule for the legal due
     DossierState,
     ProcedureTerms,
     Status,
+    legal_due,
     state_to_dict,
 )
-from motcua.domain.lifecycle import _legal_due as legal_due
 from motcua.domain.units import UnitDirectory
 from motcua.domain.workflow import END, RouteAction, StepAction, Workflow
 from motcua.services.audit import append_audit

@@ -32,6 +32,7 @@ import asyncio
 import json
 import random
 from collections import Counter
+from collections.abc import Callable
 from dataclasses import asdict, dataclass, fields
 from datetime import date, datetime
 from typing import Any
@@ -136,21 +137,38 @@ def _today() -> date:
     return datetime.now(VN_TZ).date()
 
 
-# ------------------------------------------------------------------ registries
-
-
-@get("/registries/population/citizens/{personal_id:str}")
-async def citizen(personal_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
-    early, spec = await _guard(request, "population")
+async def _person_reply(
+    request: Request[Any, Any, Any],
+    registry: str,
+    personal_id: str,
+    not_found: str,
+    reply: Callable[[Any, Any], dict[str, Any]],
+) -> Response[bytes]:
+    """One person's record from a registry keyed by personal ID, with the fault switches applied."""
+    early, spec = await _guard(request, registry)
     if early:
         return early
     world = _sandbox(request).world
     person = world.person(personal_id)
     if person is None:
-        return _error(404, "not_found", "Không có công dân với số định danh này.")
+        return _error(404, "not_found", not_found)
     if spec.foreign_data:
         person = world.stranger(personal_id)
-    return _json(sandbox_data.citizen_reply(world, person))
+    return _json(reply(world, person))
+
+
+# ------------------------------------------------------------------ registries
+
+
+@get("/registries/population/citizens/{personal_id:str}")
+async def citizen(personal_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
+    return await _person_reply(
+        request,
+        "population",
+        personal_id,
+        "Không có công dân với số định danh này.",
+        sandbox_data.citizen_reply,
+    )
 
 
 @post("/registries/population/newborns", status_code=201)
@@ -181,16 +199,9 @@ async def enterprise(code: FromPath[str], request: Request[Any, Any, Any]) -> Re
 
 @get("/registries/civil-status/people/{personal_id:str}")
 async def civil_status(personal_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
-    early, spec = await _guard(request, "civil_status")
-    if early:
-        return early
-    world = _sandbox(request).world
-    person = world.person(personal_id)
-    if person is None:
-        return _error(404, "not_found", "Không có dữ liệu hộ tịch.")
-    if spec.foreign_data:
-        person = world.stranger(personal_id)
-    return _json(sandbox_data.civil_status_reply(world, person))
+    return await _person_reply(
+        request, "civil_status", personal_id, "Không có dữ liệu hộ tịch.", sandbox_data.civil_status_reply
+    )
 
 
 @get("/registries/tax/taxpayers/{code:str}")
@@ -207,16 +218,13 @@ async def taxpayer(code: FromPath[str], request: Request[Any, Any, Any]) -> Resp
 
 @get("/registries/social-insurance/people/{personal_id:str}")
 async def insured(personal_id: FromPath[str], request: Request[Any, Any, Any]) -> Response[bytes]:
-    early, spec = await _guard(request, "social_insurance")
-    if early:
-        return early
-    world = _sandbox(request).world
-    person = world.person(personal_id)
-    if person is None:
-        return _error(404, "not_found", "Không có dữ liệu bảo hiểm.")
-    if spec.foreign_data:
-        person = world.stranger(personal_id)
-    return _json(sandbox_data.social_insurance_reply(world, person, _today()))
+    return await _person_reply(
+        request,
+        "social_insurance",
+        personal_id,
+        "Không có dữ liệu bảo hiểm.",
+        lambda world, person: sandbox_data.social_insurance_reply(world, person, _today()),
+    )
 
 
 def _replayed(request: Request[Any, Any, Any]) -> dict[str, Any] | None:

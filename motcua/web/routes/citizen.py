@@ -37,8 +37,14 @@ from motcua.domain.catalog import CityProcedure, OnlineLevel, SubmissionChannel
 from motcua.domain.clock import to_vn
 from motcua.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from motcua.domain.identifiers import parse_dossier_code
-from motcua.domain.lifecycle import Action, ActorKind, Channel, ProcedureTerms, Status
-from motcua.domain.lifecycle import _legal_due as legal_due  # the engine's own rule for the due date
+from motcua.domain.lifecycle import (
+    Action,
+    ActorKind,
+    Channel,
+    ProcedureTerms,
+    Status,
+    legal_due,  # the engine's own rule for the due date
+)
 from motcua.domain.registry import form_bindings, set_path
 from motcua.domain.text import fold
 from motcua.services import catalog, life_events, ratings
