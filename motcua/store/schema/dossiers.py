@@ -60,6 +60,7 @@ Index("ix_dossiers_applicant", dossiers.c.applicant_id, dossiers.c.submitted_at)
 Index("ix_dossiers_submitted_by", dossiers.c.submitted_by)
 Index("ix_dossiers_competent_unit_status", dossiers.c.competent_unit_id, dossiers.c.status)
 Index("ix_dossiers_assignee_status", dossiers.c.assignee_id, dossiers.c.status)
+Index("ix_dossiers_due_id", dossiers.c.due_at, dossiers.c.id)
 
 dossier_events = Table(
     "dossier_events",
