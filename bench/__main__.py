@@ -32,6 +32,11 @@ def main(argv: list[str] | None = None) -> int:
     )
     parser.add_argument("--dossiers", type=int, help="override the scale's number of dossiers in the city")
     parser.add_argument(
+        "--wards",
+        type=int,
+        help="override the wards the lifecycle users spread over (1: all in Phường Sài Gòn)",
+    )
+    parser.add_argument(
         "--note", default="", help="a remark recorded with every result (e.g. the machine's state)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, SQLite files)")
@@ -45,6 +50,8 @@ def main(argv: list[str] | None = None) -> int:
     scale = suites.SCALES[args.scale]
     if args.dossiers:
         scale = suites.Scale(**(scale.as_dict() | {"dossiers": args.dossiers}))
+    if args.wards:
+        scale = suites.Scale(**(scale.as_dict() | {"lifecycle_wards": args.wards}))
     loop = install_uvloop()
     run = report.Run(
         scale=scale.name, scale_settings=scale.as_dict() | {"workers": args.workers, "event_loop": loop}

@@ -240,12 +240,12 @@ async def timed(
 # ---------------------------------------------------------------- scenarios
 
 
-async def login_all(port: int, password: str) -> dict[str, str]:
-    """Bearer tokens of the demo accounts the lifecycle uses (a real login each: argon2)."""
+async def login_all(port: int, password: str, usernames: Sequence[str] = ACCOUNTS) -> dict[str, str]:
+    """Bearer tokens of the accounts a lifecycle uses (a real login each: argon2)."""
     client = RawClient(port)
     tokens = {}
     try:
-        for username in ACCOUNTS:
+        for username in usernames:
             body = json.dumps({"username": username, "password": password}).encode()
             status, content = await client.request("POST", "/api/v1/auth/token", body)
             if status != 200:
@@ -256,16 +256,29 @@ async def login_all(port: int, password: str) -> dict[str, str]:
     return tokens
 
 
+@dataclass(frozen=True)
+class Team:
+    """One ward's people in a lifecycle: its citizen and its four officers (`LIFECYCLE`'s roles), by the
+    demo account names `congdan`, `sg.tiepnhan`, … they stand for, and the submission they file."""
+
+    tokens: dict[str, str]  # demo account name -> this team's bearer token
+    submission: dict[str, Any]
+
+
 def lifecycle_operation(
-    tokens: dict[str, str], submission: dict[str, Any], created: list[str], *, view: str = "summary"
+    teams: Sequence[Team], created: list[str], *, view: str = "summary"
 ) -> Callable[[Client, Recorder], Awaitable[None]]:
     """One complete life: the citizen files online, the ward's officers take it to the handing-over.
-    The officers' actions ask for `view` (`summary`: the answer without form data, files and history)."""
+    Each virtual user (connection) works with one team, round robin, so N teams spread the load over N wards
+    as a city's day does. The officers' actions ask for `view` (`summary`: the answer without form data,
+    files and history)."""
     query = "" if view == "full" else f"?view={view}"
+    assigned: dict[int, Team] = {}
 
     async def operation(client: Client, recorder: Recorder) -> None:
+        team = assigned.setdefault(id(client), teams[len(assigned) % len(teams)])
         response = await timed(
-            client, recorder, "submit", "POST", "/api/v1/dossiers", submission, tokens["congdan"]
+            client, recorder, "submit", "POST", "/api/v1/dossiers", team.submission, team.tokens["congdan"]
         )
         if response is None:
             return
@@ -273,7 +286,7 @@ def lifecycle_operation(
         for kind, username, payload in LIFECYCLE:
             body = {"action": kind, "payload": payload}
             path = f"/api/v1/dossiers/{code}/actions{query}"
-            if await timed(client, recorder, kind, "POST", path, body, tokens[username]) is None:
+            if await timed(client, recorder, kind, "POST", path, body, team.tokens[username]) is None:
                 return
         created.append(code)
 

@@ -21,6 +21,7 @@ from bench import cluster as pgcluster
 from bench import loadgen, report
 from bench.server import Server, cpu_seconds, rss_mb, serve
 from motcua.domain.clock import VN_TZ, SystemClock
+from motcua.domain.workflow import Role
 from motcua.services import bench_data
 from motcua.services.legacy_import import import_dossiers
 from motcua.services.seed import DEMO_PASSWORD, ensure_demo_accounts, setup_reference_data
@@ -43,6 +44,7 @@ class Scale:
     lifecycle_seconds: float
     lifecycle_max: int
     lifecycle_users: int
+    lifecycle_wards: int  # wards the lifecycle users spread over (each user works in one ward)
     track_seconds: float
     track_max: int
     track_users: int
@@ -67,6 +69,7 @@ SCALES = {
         lifecycle_seconds=15,
         lifecycle_max=20_000,
         lifecycle_users=16,
+        lifecycle_wards=16,
         track_seconds=10,
         track_max=500_000,
         track_users=32,
@@ -86,6 +89,7 @@ SCALES = {
         lifecycle_seconds=60,
         lifecycle_max=200_000,
         lifecycle_users=16,
+        lifecycle_wards=16,
         track_seconds=30,
         track_max=2_000_000,
         track_users=32,
@@ -292,36 +296,109 @@ CORE_APP = "bench.asgi_core:app"
 
 
 def _lifecycles(
-    ctx: Context, server: Server, submission: dict[str, Any], variant: str, *, view: str = "summary"
+    ctx: Context, server: Server, teams: list[WardTeam], variant: str, *, view: str = "summary"
 ) -> dict[str, Any]:
     s = ctx.scale
-    tokens = asyncio.run(loadgen.login_all(server.port, DEMO_PASSWORD))
+    logged_in = login_teams(server.port, teams)
     created: list[str] = []
     variant = f"{variant}, {view} views"
-    ctx.log(f"complete lifecycles, {variant}: {s.lifecycle_users} users, ≤ {s.lifecycle_seconds:.0f} s")
+    ctx.log(
+        f"complete lifecycles, {variant}: {s.lifecycle_users} users in {len(teams)} wards, "
+        f"≤ {s.lifecycle_seconds:.0f} s"
+    )
     result = asyncio.run(
         _phase(
             ctx, server, users=s.lifecycle_users, max_count=s.lifecycle_max, seconds=s.lifecycle_seconds,
-            operation=loadgen.lifecycle_operation(tokens, submission, created, view=view), unit="lifecycles",
+            operation=loadgen.lifecycle_operation(logged_in, created, view=view), unit="lifecycles",
             operations=lambda _: len(created),
         )
     )  # fmt: skip
     result["variant"] = variant
+    result["wards"] = len(teams)
     result["transitions_per_second"] = round(result["lifecycles_per_second"] * 5, 1)
     return result
+
+
+# The officers of a lifecycle by the demo account they stand for (bench/loadgen.py LIFECYCLE).
+TEAM_ROLES = {
+    "sg.tiepnhan": (Role.RECEIVER, "tiếp nhận"),
+    "sg.xuly": (Role.PROCESSOR, "xử lý"),
+    "sg.pheduyet": (Role.APPROVER, "phê duyệt"),
+    "sg.traketqua": (Role.RETURNER, "trả kết quả"),
+}
+
+
+@dataclass(frozen=True)
+class WardTeam:
+    """A ward's citizen and four officers (usernames by the demo account they stand for) and what they file."""
+
+    usernames: dict[str, str]
+    submission: dict[str, Any]
+
+
+def ward_teams(url: str, count: int, form: dict[str, Any]) -> list[WardTeam]:
+    """`count` wards spread over the city's commune-level units, each with a citizen and the four officers of
+    a birth registration's steps (accounts created once, password DEMO_PASSWORD). The first team is Phường Sài
+    Gòn's demo accounts, so one team is the demo's own lifecycle."""
+    from motcua.domain.lifecycle import ActorKind
+    from motcua.services.identity import applicant_user_id, create_user, get_user
+    from motcua.services.units import list_units
+
+    db = Database(url)
+    now = SystemClock().now()
+    teams = [WardTeam({name: name for name in ("congdan", *TEAM_ROLES)}, _submission(WARD, form))]
+    try:
+        with db.transaction() as conn:
+            wards = sorted(
+                u["id"]
+                for kind in ("phuong", "xa", "dac_khu")
+                for u in list_units(conn, on=now.date(), kind=kind)
+                if u["id"] != WARD
+            )
+            step = max(len(wards) // max(count - 1, 1), 1)
+            for n, ward in enumerate(wards[::step][: count - 1], start=1):
+                names = {"congdan": f"bench{n}.congdan"}
+                personal_id = f"079095{990000 + n:06d}"
+                if get_user(conn, applicant_user_id(personal_id=personal_id, tax_code=None)) is None:
+                    create_user(
+                        conn, user_id=applicant_user_id(personal_id=personal_id, tax_code=None),
+                        username=names["congdan"], password=DEMO_PASSWORD, kind=ActorKind.CITIZEN,
+                        full_name=f"Công dân thử tải {n}", now=now, personal_id=personal_id,
+                    )  # fmt: skip
+                for demo, (role, label) in TEAM_ROLES.items():
+                    username = names[demo] = f"bench{n}.{demo.split('.', 1)[1]}"
+                    if get_user(conn, username) is None:
+                        create_user(
+                            conn, user_id=username, username=username, password=DEMO_PASSWORD,
+                            kind=ActorKind.OFFICER, full_name=f"Cán bộ {label} {n}", now=now, unit_id=ward,
+                            roles=frozenset({role}),
+                        )  # fmt: skip
+                teams.append(WardTeam(names, _submission(ward, form)))
+    finally:
+        db.dispose()
+    return teams
+
+
+def _submission(ward: str, form: dict[str, Any]) -> dict[str, Any]:
+    return {"procedure_code": KHAI_SINH, "receiving_unit_id": ward, "channel": "online", "form_data": form}
+
+
+def login_teams(port: int, teams: list[WardTeam]) -> list[loadgen.Team]:
+    """A real login (argon2) for every account of the teams."""
+    usernames = sorted({u for team in teams for u in team.usernames.values()})
+    tokens = asyncio.run(loadgen.login_all(port, DEMO_PASSWORD, usernames))
+    return [
+        loadgen.Team({demo: tokens[user] for demo, user in team.usernames.items()}, team.submission)
+        for team in teams
+    ]
 
 
 def load(ctx: Context, city: dict[str, Any]) -> tuple[dict[str, Any], list[str]]:
     """HTTP load on the city: /healthz ceiling, public tracking, complete lifecycles; memory after."""
     assert ctx.city_url is not None
     codes = sample_codes(ctx.city_url)
-    submission = {
-        "procedure_code": KHAI_SINH,
-        "receiving_unit_id": WARD,
-        "channel": "online",
-        "form_data": example_form(ctx.city_url),
-    }
     s = ctx.scale
+    teams = ward_teams(ctx.city_url, s.lifecycle_wards, example_form(ctx.city_url))
     with serve(ctx.city_url, workers=ctx.workers, log=ctx.workdir / "server-city.log") as server:
         rss_start = {pid: rss_mb(pid) for pid in server.worker_pids()}
         healthz_ceiling(ctx, server)
@@ -332,13 +409,13 @@ def load(ctx: Context, city: dict[str, Any]) -> tuple[dict[str, Any], list[str]]
                 operation=loadgen.tracking_operation(codes), unit="lookups",
             )
         )  # fmt: skip
-        lifecycles = _lifecycles(ctx, server, submission, "as shipped")
+        lifecycles = _lifecycles(ctx, server, teams, "as shipped")
         rss_after = {pid: rss_mb(pid) for pid in server.worker_pids()}
     with serve(
         ctx.city_url, workers=ctx.workers, log=ctx.workdir / "server-core.log", app=CORE_APP
     ) as server:
-        core = _lifecycles(ctx, server, submission, "core (no event hooks)")
-        core_full = _lifecycles(ctx, server, submission, "core (no event hooks)", view="full")
+        core = _lifecycles(ctx, server, teams, "core (no event hooks)")
+        core_full = _lifecycles(ctx, server, teams, "core (no event hooks)", view="full")
     workers_mb = [v for v in rss_after.values() if v is not None]
     results = {
         "city": city,
@@ -701,16 +778,11 @@ def sqlite_commune(ctx: Context) -> tuple[dict[str, Any], list[str]]:
                 )
             )
         created: list[str] = []
-        submission = {
-            "procedure_code": KHAI_SINH,
-            "receiving_unit_id": WARD,
-            "channel": "online",
-            "form_data": form,
-        }
+        demo_team = loadgen.Team(tokens, _submission(WARD, form))  # one commune: its own demo accounts
         phases["lifecycles"] = asyncio.run(
             _phase(
                 ctx, server, users=4, max_count=10**9, seconds=ctx.scale.sqlite_seconds,
-                operation=loadgen.lifecycle_operation(tokens, submission, created), unit="lifecycles",
+                operation=loadgen.lifecycle_operation([demo_team], created), unit="lifecycles",
                 operations=lambda _: len(created),
             )
         )  # fmt: skip
