@@ -10,20 +10,23 @@ from __future__ import annotations
 import gzip
 import json
 import re
+import threading
 import zlib
-from collections.abc import Iterable, Mapping
+from collections import Counter
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from dataclasses import field as dc_field
 from datetime import date, datetime
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
+from types import MappingProxyType
 from typing import Any
+from weakref import WeakKeyDictionary
 
 import yaml
-from sqlalchemy import Connection, and_, bindparam, case, false, func, literal, or_, select, update
+from sqlalchemy import Connection, Engine, and_, bindparam, case, func, or_, select, update
 from sqlalchemy.exc import IntegrityError
-from sqlalchemy.sql.elements import ColumnElement
 
 from motcua.domain.catalog import (
     CODE_PATTERN,
@@ -40,6 +43,7 @@ from motcua.domain.clock import require_aware, to_vn
 from motcua.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from motcua.domain.text import fold
 from motcua.store.schema.catalog import city_procedures, procedures
+from motcua.store.schema.catalog_version import catalog_version
 
 CATALOG_DIR = Path(str(resources.files("motcua") / "data" / "catalog"))
 NATIONAL_FILE = CATALOG_DIR / "national_procedures.jsonl.gz"
@@ -425,41 +429,184 @@ def _catalog_join() -> Any:
     )
 
 
-def _words_match(column: Any, words: list[str]) -> ColumnElement[bool]:
-    """Every word starts a word of the (search-key) column."""
-    padded = literal(" ") + column
-    return and_(*(padded.contains(" " + word, autoescape=True) for word in words))
+# The current catalog, cached per process. `search_procedures`, `list_fields` and the life-event browsing read
+# it from memory; each call first reads the catalog's version token (`catalog_version`: triggers renew it on
+# every write of `procedures` or `city_procedures`) in the caller's transaction and rebuilds the snapshot when
+# the token differs. Staleness: none — a committed change is seen by the next call in every process, and the
+# writer's own transaction sees its uncommitted change (the token is random, so a rolled-back change is never
+# mistaken for a later one). Bound: one snapshot per live database engine (≈ 3,000 entries, a few MB).
 
 
-def _search_conditions(
-    q: str | None, field: str | None, level: str | None, online_only: bool, ministry: str | None
-) -> list[ColumnElement[bool]]:
+@dataclass(frozen=True, slots=True)
+class _Entry:
+    """One row of the current catalog: a national procedure and, when the city offers it, its city version."""
+
+    code: str
+    national_folded: str  # search key of the national name
+    city_folded: str  # search key of the city name; "" when the city does not offer the procedure
+    national_padded: str  # " " + national_folded: holds " w" when a word of the name starts with w
+    city_padded: str  # " " + city_folded, or ""
+    words: str  # both padded names: a cheap first filter (holds " w" when either name does)
+    field: str | None
+    ministry: str | None
+    level_keys: str
+    city_level: str | None
+    online: str | None
+    online_rank: int
+    item: dict[str, Any]  # the answer's item (copied on the way out)
+
+
+@dataclass(frozen=True)
+class CatalogSnapshot:
+    token: str | None
+    entries: tuple[_Entry, ...]  # in the search's base order: online first, then name, then code
+    fields: tuple[dict[str, Any], ...]  # list_fields' answer
+    city_entries: tuple[dict[str, Any], ...]  # the current city layer (life events), with "_folded"
+    life_event_counts: Mapping[str, int]  # read-only
+
+
+_CITY_KEYS = ("code", "name", "field_vi", "online", "level", "time", "fee", "life_events")
+_snapshots: WeakKeyDictionary[Engine, CatalogSnapshot] = WeakKeyDictionary()
+_rebuilding = threading.Lock()
+
+
+def catalog_snapshot(conn: Connection) -> CatalogSnapshot:
+    """The current catalog as `conn` sees it, from this process's cache when its version token still holds."""
+    token = conn.execute(select(catalog_version.c.token).where(catalog_version.c.id == 1)).scalar()
+    engine = conn.engine
+    cached = _snapshots.get(engine)
+    if cached is not None and token is not None and cached.token == token:
+        return cached
+    with _rebuilding:  # one rebuild at a time: concurrent requests wait for it instead of repeating it
+        cached = _snapshots.get(engine)
+        if cached is not None and token is not None and cached.token == token:
+            return cached
+        snapshot = _build_snapshot(conn, token)
+        if token is not None:  # no version row (a database emptied by hand): read every time
+            _snapshots[engine] = snapshot
+        return snapshot
+
+
+def _online_rank(online: str | None) -> int:
+    return 0 if online == OnlineLevel.FULL.value else 1 if online == OnlineLevel.PARTIAL.value else 2
+
+
+def _build_snapshot(conn: Connection, token: str | None) -> CatalogSnapshot:
     p, cp = procedures, city_procedures
-    conditions: list[ColumnElement[bool]] = [p.c.is_current.is_(True)]
-    text = (q or "").strip()
-    words = search_key(text).split()
-    if text:
-        matches = []
-        if words:
-            matches += [_words_match(p.c.name_folded, words), _words_match(cp.c.name_folded, words)]
-        if _CODE_PREFIX.match(text):
-            matches.append(p.c.code.startswith(text, autoescape=True))
-        conditions.append(or_(*matches) if matches else false())  # only punctuation: nothing matches
-    if field:
-        conditions.append(p.c.field == field)
-    if ministry:
-        conditions.append(p.c.ministry == ministry)
-    if level:
-        if level not in LEVEL_KEYS.values():
-            allowed = ", ".join(LEVEL_KEYS.values())
-            raise InvalidInput(
-                "catalog.bad_level", f"Cấp thực hiện '{level}' không hợp lệ (chấp nhận: {allowed})."
+    online_rank = case(
+        (cp.c.online == OnlineLevel.FULL.value, 0), (cp.c.online == OnlineLevel.PARTIAL.value, 1), else_=2
+    )
+    rows = conn.execute(
+        select(
+            p.c.code,
+            p.c.name,
+            p.c.name_folded,
+            p.c.field,
+            p.c.levels,
+            p.c.level_keys,
+            p.c.ministry,
+            cp.c.row_id.label("city_row"),
+            cp.c.name.label("city_name"),
+            cp.c.name_folded.label("city_folded"),
+            cp.c.level.label("city_level"),
+            cp.c.online,
+            cp.c.time_amount,
+            cp.c.time_unit,
+            cp.c.fee_text,
+            cp.c.fee_vnd,
+        )
+        .select_from(_catalog_join())
+        .where(p.c.is_current.is_(True))
+        # The database orders the names (its collation), as the search did when it ran in SQL.
+        .order_by(online_rank, func.coalesce(cp.c.name_folded, p.c.name_folded), p.c.code)
+    ).all()
+    entries = []
+    fields: dict[str, list[int]] = {}
+    for row in rows:
+        city = row.city_folded or ""
+        national_padded, city_padded = " " + row.name_folded, " " + city if city else ""
+        entries.append(
+            _Entry(
+                code=row.code,
+                national_folded=row.name_folded,
+                city_folded=city,
+                national_padded=national_padded,
+                city_padded=city_padded,
+                words=national_padded + " |" + city_padded,
+                field=row.field,
+                ministry=row.ministry,
+                level_keys=row.level_keys,
+                city_level=row.city_level,
+                online=row.online,
+                online_rank=_online_rank(row.online),
+                item=_search_item(row),
             )
-        national_level = and_(cp.c.level.is_(None), p.c.level_keys.contains(f"|{level}|"))
-        conditions.append(or_(cp.c.level == level, national_level))
+        )
+        if row.field is not None:
+            counts = fields.setdefault(row.field, [0, 0])
+            counts[0] += 1
+            counts[1] += row.city_row is not None
+    field_list: list[dict[str, Any]] = [
+        {"field": name, "count": fields[name][0], "offered": fields[name][1]}
+        for name in sorted(fields, key=lambda name: (fold(name), name))
+    ]
+    city_rows = conn.execute(select(cp.c.data, cp.c.name_folded).where(cp.c.is_current.is_(True)))
+    city_entries = tuple(
+        {**{key: row.data.get(key) for key in _CITY_KEYS}, "_folded": row.name_folded} for row in city_rows
+    )
+    events: Counter[str] = Counter()
+    for entry in city_entries:
+        events.update(entry["life_events"] or [])
+    return CatalogSnapshot(
+        token=token,
+        entries=tuple(entries),
+        fields=tuple(field_list),
+        city_entries=city_entries,
+        life_event_counts=MappingProxyType(dict(sorted(events.items()))),
+    )
+
+
+def _filter(
+    entries: tuple[_Entry, ...],
+    q: str | None,
+    field: str | None,
+    level: str | None,
+    online_only: bool,
+    ministry: str | None,
+) -> list[_Entry]:
+    """The entries a search selects, in their base order, with the rules of the SQL this replaced: every word
+    of `q` starts a word of the national or the city name, or `q` is a prefix of the code; field, ministry
+    equal; the city's level when it offers the procedure, else the national levels; offered online."""
+    found = list(entries)
+    text = (q or "").strip()
+    if text:
+        needles = [" " + word for word in search_key(text).split()]
+        by_name: list[_Entry] = []
+        if needles:
+            by_name = found
+            for needle in needles:  # either name holds every word (a superset): cheap, narrows fast
+                by_name = [e for e in by_name if needle in e.words]
+            by_name = [
+                e
+                for e in by_name
+                if all(needle in e.national_padded for needle in needles)
+                or all(needle in e.city_padded for needle in needles)
+            ]
+        if _CODE_PREFIX.match(text):
+            named = {id(e) for e in by_name}
+            found = [e for e in found if id(e) in named or e.code.startswith(text)]
+        else:
+            found = by_name
+    if field:
+        found = [e for e in found if e.field == field]
+    if ministry:
+        found = [e for e in found if e.ministry == ministry]
+    if level:
+        bar = f"|{level}|"
+        found = [e for e in found if e.city_level == level or (e.city_level is None and bar in e.level_keys)]
     if online_only:
-        conditions.append(cp.c.online.in_(_ONLINE))
-    return conditions
+        found = [e for e in found if e.online in _ONLINE]
+    return found
 
 
 def search_procedures(
@@ -479,59 +626,44 @@ def search_procedures(
     or when it is a prefix of the code. Procedures the city offers online come first; then names that start
     with the query, then names holding it as a phrase, then names with the words scattered; then by name.
     `level` is bo | tinh | xa | khac: the city's level when the city offers the procedure, else the national.
+    The catalog is read from this process's snapshot (`catalog_snapshot`), current in the caller's transaction.
     """
     if not 1 <= limit <= MAX_PAGE_SIZE or offset < 0:
         raise InvalidInput(
             "catalog.bad_page",
             f"Phân trang không hợp lệ: limit phải từ 1 đến {MAX_PAGE_SIZE}, offset không âm.",
         )
-    p, cp = procedures, city_procedures
-    conditions = _search_conditions(q, field, level, online_only, ministry)
-    total = conn.execute(select(func.count()).select_from(_catalog_join()).where(*conditions)).scalar_one()
-    online_rank = case(
-        (cp.c.online == OnlineLevel.FULL.value, 0), (cp.c.online == OnlineLevel.PARTIAL.value, 1), else_=2
-    )
-    rows = conn.execute(
-        select(
-            p.c.code,
-            p.c.name,
-            p.c.field,
-            p.c.levels,
-            p.c.ministry,
-            cp.c.row_id.label("city_row"),
-            cp.c.name.label("city_name"),
-            cp.c.level.label("city_level"),
-            cp.c.online,
-            cp.c.time_amount,
-            cp.c.time_unit,
-            cp.c.fee_text,
-            cp.c.fee_vnd,
+    if level and level not in LEVEL_KEYS.values():
+        allowed = ", ".join(LEVEL_KEYS.values())
+        raise InvalidInput(
+            "catalog.bad_level", f"Cấp thực hiện '{level}' không hợp lệ (chấp nhận: {allowed})."
         )
-        .select_from(_catalog_join())
-        .where(*conditions)
-        .order_by(
-            online_rank,
-            _phrase_rank(search_key(q or "")),
-            func.coalesce(cp.c.name_folded, p.c.name_folded),
-            p.c.code,
-        )
-        .limit(limit)
-        .offset(offset)
-    )
-    return [_search_item(row) for row in rows], int(total)
+    found = _filter(catalog_snapshot(conn).entries, q, field, level, online_only, ministry)
+    phrase = search_key(q or "")
+    if phrase:  # a stable sort: within (online, phrase) ranks the base order (name, code) stays
+        found.sort(key=_phrase_rank(phrase))
+    return [_copy_item(e.item) for e in found[offset : offset + limit]], len(found)
 
 
-def _phrase_rank(phrase: str) -> Any:
-    """0 when a name starts with the query (a leading "Thủ tục" ignored), 1 when a name holds it as a
-    phrase, 2 when its words are scattered."""
-    if not phrase:
-        return literal(0)
-    names = (procedures.c.name_folded, city_procedures.c.name_folded)
-    starts = [
-        name.startswith(prefix, autoescape=True) for name in names for prefix in (phrase, f"thu tuc {phrase}")
-    ]
-    holds = [(literal(" ") + name).contains(" " + phrase, autoescape=True) for name in names]
-    return case((or_(*starts), 0), (or_(*holds), 1), else_=2)
+def _phrase_rank(phrase: str) -> Callable[[_Entry], tuple[int, int]]:
+    """The sort key (online rank, phrase rank): 0 when a name starts with the query (a leading "Thủ tục"
+    ignored), 1 when a name holds it as a phrase, 2 when its words are scattered."""
+    prefixes = (phrase, f"thu tuc {phrase}")
+    padded = " " + phrase
+
+    def key(e: _Entry) -> tuple[int, int]:
+        if e.national_folded.startswith(prefixes) or e.city_folded.startswith(prefixes):
+            return e.online_rank, 0
+        if padded in e.national_padded or padded in e.city_padded:
+            return e.online_rank, 1
+        return e.online_rank, 2
+
+    return key
+
+
+def _copy_item(item: dict[str, Any]) -> dict[str, Any]:
+    time = item["time"]
+    return {**item, "levels": list(item["levels"]), "time": dict(time) if time is not None else None}
 
 
 def _search_item(row: Any) -> dict[str, Any]:
@@ -599,12 +731,4 @@ def _current_city_dict(conn: Connection, code: str) -> dict[str, Any] | None:
 
 def list_fields(conn: Connection) -> list[dict[str, Any]]:
     """Distinct fields (lĩnh vực) of the current national catalog: field, count, how many the city offers."""
-    p, cp = procedures, city_procedures
-    rows = conn.execute(
-        select(p.c.field, func.count().label("total"), func.count(cp.c.row_id).label("offered"))
-        .select_from(_catalog_join())
-        .where(p.c.is_current.is_(True), p.c.field.is_not(None))
-        .group_by(p.c.field)
-    )
-    fields = [{"field": row.field, "count": int(row.total), "offered": int(row.offered)} for row in rows]
-    return sorted(fields, key=lambda item: (fold(item["field"]), item["field"]))
+    return [dict(item) for item in catalog_snapshot(conn).fields]

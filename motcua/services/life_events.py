@@ -1,41 +1,35 @@
 """Browsing the city's procedures by life event ("sinh con", "kết hôn", …), as the citizen portal does.
 
 Life events belong to the HCMC layer (`life_events` of each entry), so only procedures the city offers have
-them. The layer is small (tens of entries): the current rows are read once per call and filtered here, which
-works the same on SQLite and PostgreSQL without JSON operators.
+them. The layer is small (tens of entries): its current rows are kept in the process's catalog snapshot
+(`catalog.catalog_snapshot`, current in the caller's transaction) and filtered here, which works the same on
+SQLite and PostgreSQL without JSON operators.
 """
 
 from __future__ import annotations
 
-from collections import Counter
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Connection, select
+from sqlalchemy import Connection
 
 from motcua.domain.catalog import OnlineLevel, ProcessingTime, TimeUnit, search_key
 from motcua.domain.errors import InvalidInput
-from motcua.store.schema.catalog import city_procedures
+from motcua.services.catalog import catalog_snapshot
 
 MAX_PAGE_SIZE = 100
 _ONLINE_RANK = {OnlineLevel.FULL.value: 0, OnlineLevel.PARTIAL.value: 1}
 
 
-def _current_entries(conn: Connection) -> list[dict[str, Any]]:
-    rows = conn.execute(
-        select(city_procedures.c.data, city_procedures.c.name_folded).where(
-            city_procedures.c.is_current.is_(True)
-        )
-    )
-    return [{**row.data, "_folded": row.name_folded} for row in rows]
+def _current_entries(conn: Connection) -> tuple[dict[str, Any], ...]:
+    """The current city entries (the fields browsing needs, and "_folded"), from the process's catalog
+    snapshot (`catalog.catalog_snapshot`: re-read whenever the catalog changed). Read-only."""
+    return catalog_snapshot(conn).city_entries
 
 
 def life_event_counts(conn: Connection) -> dict[str, int]:
     """How many current city procedures each life event (slug) has."""
-    counts: Counter[str] = Counter()
-    for entry in _current_entries(conn):
-        counts.update(entry.get("life_events") or [])
-    return dict(sorted(counts.items()))
+    return dict(catalog_snapshot(conn).life_event_counts)
 
 
 def _matches(entry: dict[str, Any], words: list[str], field: str | None) -> bool:

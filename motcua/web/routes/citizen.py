@@ -16,14 +16,12 @@ import json
 import os
 import re
 import zlib
-from collections.abc import Iterable, Mapping
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, replace
 from datetime import datetime, timedelta
 from functools import cache, lru_cache
-from time import monotonic
 from typing import Annotated, Any
 from urllib.parse import quote
-from weakref import WeakKeyDictionary
 
 import segno
 from litestar import Request, Response, get, post
@@ -124,7 +122,7 @@ def procedures(
                 conn, q=query or None, field=field or None, online_only=online_only,
                 limit=PAGE_SIZE, offset=offset,
             )  # fmt: skip
-        fields, event_counts = _facets(rt, conn)
+        fields, event_counts = _facets(conn)
     events = [slug for slug in LIFE_EVENTS if slug in event_counts]
     events += [slug for slug in event_counts if slug not in LIFE_EVENTS]
     return render(
@@ -146,19 +144,11 @@ def procedures(
     )
 
 
-FACETS_TTL = 300.0  # seconds a page may show the lists of fields and life events before reading them again
-_facet_cache: WeakKeyDictionary[Any, tuple[float, list[dict[str, Any]], dict[str, int]]] = WeakKeyDictionary()
-
-
-def _facets(rt: Runtime, conn: Any) -> tuple[list[dict[str, Any]], dict[str, int]]:
-    """The fields (lĩnh vực) and life events to browse by: they change only when the catalog is reloaded, so
-    they are kept for a few minutes per database (≈10 ms of every search page otherwise)."""
-    cached = _facet_cache.get(rt.db)
-    if cached is not None and monotonic() - cached[0] < FACETS_TTL:
-        return cached[1], cached[2]
-    fields, counts = catalog.list_fields(conn), life_events.life_event_counts(conn)
-    _facet_cache[rt.db] = (monotonic(), fields, counts)
-    return fields, counts
+def _facets(conn: Any) -> tuple[Sequence[Mapping[str, Any]], Mapping[str, int]]:
+    """The fields (lĩnh vực) and life events to browse by (read-only), from the process's catalog snapshot:
+    kept in memory and read again as soon as the catalog changes (`catalog.catalog_snapshot`)."""
+    snapshot = catalog.catalog_snapshot(conn)
+    return snapshot.fields, snapshot.life_event_counts
 
 
 def event_label(_: Any, slug: str) -> str:
