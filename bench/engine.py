@@ -8,6 +8,13 @@ Neither persists anything. A transition is one completed step (five per instance
 inside the timed loop for both. Rates are per second of this process's CPU time (`time.process_time`), so
 other work on a shared machine slows both sides' wall clocks without changing the ratio much; rounds
 alternate between the engines and the best round of each counts.
+
+What the motcua side does per transition, eagerly (nothing deferred until read): the national-status and
+role × unit checks, the legal due date at acceptance and each step's due date on entering it (on the real
+calendar's table of office periods — `BusinessCalendar`, built once per process like Spiff's parsed spec), a
+new immutable state, and the event with its changed fields already encoded for storage (ISO instants). The
+submission instants repeat every 300 instances; the engine keeps no cache keyed by instants or dossiers, so
+the repetition does not help it (the calendar's table depends only on the years touched).
 """
 
 from __future__ import annotations

@@ -20,6 +20,13 @@ Time counting:
   nothing (a dossier that is already late stays late).
 * Every instant must be timezone-aware; results are expressed in the calendar's timezone
   (Asia/Ho_Chi_Minh by default). Arithmetic is done in UTC, durations are exact `timedelta`s.
+
+Speed: the office periods of a contiguous range of years are kept as a table (`_Table`: period starts and
+ends as local instants, and the working time elapsed before each), so "the working time up to an instant" is
+a bisection and "add N of working time" a second bisection, instead of a day-by-day walk. The table is used
+for years whose UTC offset is the same at every midnight and period boundary (Vietnam: every year since
+1975) and when no run of more than a year of days off lies in it; anything else — and every computation with
+pauses — takes the day-by-day walk (`_reference_*`), which is also what the property tests compare with.
 """
 
 from __future__ import annotations
@@ -27,6 +34,7 @@ from __future__ import annotations
 import functools
 import math
 import threading
+from bisect import bisect_left, bisect_right
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta, tzinfo
@@ -293,6 +301,10 @@ class BusinessCalendar:
             )
         self._day_length = office_hours.day_length
         self._periods: dict[date, tuple[tuple[datetime, datetime], ...]] = {}
+        self._table: _Table | None = None  # replaced whole (never mutated), so readers need no lock
+        self._table_lock = threading.Lock()
+        self._year_pieces: dict[int, _YearPiece | None] = {}
+        self._table_off = False  # a run of more than `_MAX_IDLE_DAYS` days off: the walk decides
 
     @classmethod
     def vietnam(cls, years: range | None = None) -> BusinessCalendar:
@@ -336,6 +348,18 @@ class BusinessCalendar:
 
     def next_opening(self, instant: datetime) -> datetime:
         """`instant` itself if the office is open then, else the next opening (11:30 → 13:00, Fri 18:00 → Mon 07:30)."""
+        local = self._local(instant, "instant")
+        table = self._table_for(local)
+        while table is not None:
+            i = bisect_right(table.ends, local)
+            if i < table.count:
+                opening = table.starts[i]
+                return opening if opening > local else local
+            table = self._table_after(table)
+        return self._reference_next_opening(instant)
+
+    def _reference_next_opening(self, instant: datetime) -> datetime:
+        """`next_opening` by the day-by-day walk."""
         for segment_start, _ in self._free_segments(_utc(instant, "instant"), ()):
             return segment_start.astimezone(self.tz)
         raise AssertionError("unreachable: a calendar always has another working day")  # pragma: no cover
@@ -346,7 +370,7 @@ class BusinessCalendar:
         With a same-day `cutoff` (e.g. 15:00), a dossier received at or after it on a working day starts
         at the opening of the next working day.
         """
-        local = _utc(received, "received").astimezone(self.tz)
+        local = self._local(received, "received")
         if cutoff is not None:
             if cutoff.tzinfo is not None:
                 raise InvalidInput(
@@ -394,7 +418,36 @@ class BusinessCalendar:
         A result exactly at the end of an office period is that end. None when an open pause stops the
         clock before `amount` is reached.
         """
-        if amount < timedelta(0):
+        if amount < _ZERO:
+            raise InvalidInput("calendar.negative_duration", "Thời gian xử lý không được âm.")
+        if pauses:
+            return self._reference_add_working_time(start, amount, pauses)
+        local = self._local(start, "start")
+        table = self._table_for(local)
+        while table is not None:
+            ends = table.ends
+            i = bisect_right(ends, local)
+            if not amount:  # the first instant the office is open
+                if i < table.count:
+                    opening = table.starts[i]
+                    return opening if opening > local else local
+            else:
+                cum = table.cum
+                if i < table.count and table.starts[i] < local:
+                    target = cum[i] + (local - table.starts[i]) + amount
+                else:
+                    target = cum[i] + amount
+                j = bisect_left(table.cum_ends, target)  # a target at a period's end is that end
+                if j < table.count:
+                    return table.starts[j] + (target - cum[j])
+            table = self._table_after(table)
+        return self._reference_add_working_time(start, amount, pauses)
+
+    def _reference_add_working_time(
+        self, start: datetime, amount: timedelta, pauses: Sequence[OpenEndedPause] = ()
+    ) -> datetime | None:
+        """`add_working_time` by the day-by-day walk (also the only way with pauses)."""
+        if amount < _ZERO:
             raise InvalidInput("calendar.negative_duration", "Thời gian xử lý không được âm.")
         remaining = amount
         for segment_start, segment_end in self._free_segments(_utc(start, "start"), _merge_pauses(pauses)):
@@ -458,15 +511,111 @@ class BusinessCalendar:
         self, a: datetime, b: datetime, pauses: Sequence[OpenEndedPause] = ()
     ) -> timedelta:
         """Unpaused office time from `a` to `b`; negative when `b` is before `a`."""
+        if pauses:
+            return self._reference_working_time_between(a, b, pauses)
+        start, end = self._local(a, "a"), self._local(b, "b")
+        if end < start:
+            start, end = end, start
+            sign = -1
+        else:
+            sign = 1
+        table = self._table_for(start)
+        if table is not None and not end < table.hi:
+            table = self._cover(table.first_year, end.year)
+        if table is None:
+            return self._reference_working_time_between(a, b, pauses)
+        return sign * (table.elapsed(end) - table.elapsed(start))
+
+    def _reference_working_time_between(
+        self, a: datetime, b: datetime, pauses: Sequence[OpenEndedPause] = ()
+    ) -> timedelta:
+        """`working_time_between` by the day-by-day walk (also the only way with pauses)."""
         start, end = _utc(a, "a"), _utc(b, "b")
         if end < start:
-            return -self.working_time_between(b, a, pauses)
+            return -self._reference_working_time_between(b, a, pauses)
         total = timedelta(0)
         for segment_start, segment_end in self._free_segments(start, _merge_pauses(pauses)):
             if segment_start >= end:
                 break
             total += min(segment_end, end) - segment_start
         return total
+
+    # ---- the table of office periods ---------------------------------------------------------------
+
+    def _local(self, instant: datetime, field: str) -> datetime:
+        """`instant` in the calendar's timezone (itself when it already is); validated like `_utc`."""
+        if type(instant) is datetime and instant.tzinfo is self.tz:
+            return instant
+        return _utc(instant, field).astimezone(self.tz)
+
+    def _table_for(self, local: datetime) -> _Table | None:
+        """A table whose years include `local` (a local instant), or None: use the walk."""
+        table = self._table
+        if table is not None and table.lo <= local < table.hi:
+            return table
+        return self._cover(local.year, local.year)
+
+    def _table_after(self, table: _Table) -> _Table | None:
+        """`table` with one more year at its end (when a search ran past it), or None: use the walk."""
+        return self._cover(table.first_year, table.last_year + 1)
+
+    def _cover(self, first_year: int, last_year: int) -> _Table | None:
+        """The table extended to cover `first_year`…`last_year`, or None when it cannot be used for them."""
+        table = self._table
+        if table is not None and table.first_year <= first_year and last_year <= table.last_year:
+            return table
+        if self._table_off:
+            return None
+        with self._table_lock:
+            table = self._table
+            if table is not None:
+                first_year, last_year = min(first_year, table.first_year), max(last_year, table.last_year)
+            if first_year < _MIN_TABLE_YEAR or last_year > _MAX_TABLE_YEAR:
+                return None
+            if last_year - first_year >= _MAX_TABLE_YEARS:
+                return None
+            pieces = [self._year_piece(year) for year in range(first_year, last_year + 1)]
+            offsets = {piece.offset if piece is not None else None for piece in pieces}
+            if len(offsets) != 1 or None in offsets:
+                return None
+            built = _Table(first_year, last_year, [piece for piece in pieces if piece is not None], self.tz)
+            if built.longest_idle_run > _MAX_IDLE_DAYS:
+                self._table_off = True
+                return None
+            self._table = built
+            return built
+
+    def _year_piece(self, year: int) -> _YearPiece | None:
+        """The office periods of `year` as local instants; None when its UTC offset is not constant."""
+        if year in self._year_pieces:
+            return self._year_pieces[year]
+        if len(self._year_pieces) > 2 * _MAX_TABLE_YEARS:
+            self._year_pieces.clear()
+        tz = self.tz
+        offset = datetime.combine(date(year, 1, 1), time(0), tzinfo=tz).utcoffset()
+        piece: _YearPiece | None = _YearPiece(offset, [], [], [])
+        day, one_day = date(year, 1, 1), timedelta(days=1)
+        while piece is not None and day.year == year:
+            if datetime.combine(day, time(0), tzinfo=tz).utcoffset() != offset:
+                piece = None
+                break
+            if self.is_working_day(day):
+                piece.working_days.append(day.toordinal())
+                for opening, closing in self.office_hours.periods:
+                    period_start = datetime.combine(day, opening, tzinfo=tz)
+                    period_end = datetime.combine(day, closing, tzinfo=tz)
+                    if period_start.utcoffset() != offset or period_end.utcoffset() != offset:
+                        piece = None
+                        break
+                    piece.starts.append(period_start)
+                    piece.ends.append(period_end)
+            day += one_day
+        if piece is not None and (
+            offset is None or datetime.combine(day, time(0), tzinfo=tz).utcoffset() != offset
+        ):
+            piece = None
+        self._year_pieces[year] = piece
+        return piece
 
     # ---- internals --------------------------------------------------------------------------------
 
@@ -539,7 +688,68 @@ class BusinessCalendar:
         return self.next_opening(local)
 
 
+_ZERO = timedelta(0)
 _PERIODS_CACHE_DAYS = 20_000  # about 55 years of days: bounded memory, no eviction in practice
+_MAX_TABLE_YEARS = 60  # a table spans at most 60 years (≈ 30,000 periods); instants beyond: the walk
+_MIN_TABLE_YEAR, _MAX_TABLE_YEAR = 2, 9998
+
+
+@dataclass
+class _YearPiece:
+    """One year's office periods (local instants, in order), its working days and its UTC offset."""
+
+    offset: timedelta | None
+    starts: list[datetime]
+    ends: list[datetime]
+    working_days: list[int]  # ordinals
+
+
+class _Table:
+    """The office periods of the years `first_year`…`last_year` (all with the same UTC offset), in order,
+    with the working time before each period (`cum`, one entry more: the total) and up to its end
+    (`cum_ends`). Local instants of one fixed offset compare and subtract exactly like UTC ones. Immutable
+    once built; extended by building a new one (a handful of times per process)."""
+
+    __slots__ = (
+        "count",
+        "cum",
+        "cum_ends",
+        "ends",
+        "first_year",
+        "hi",
+        "last_year",
+        "lo",
+        "longest_idle_run",
+        "starts",
+    )
+
+    def __init__(self, first_year: int, last_year: int, pieces: list[_YearPiece], tz: tzinfo) -> None:
+        self.first_year, self.last_year = first_year, last_year
+        self.lo = datetime(first_year, 1, 1, tzinfo=tz)
+        self.hi = datetime(last_year + 1, 1, 1, tzinfo=tz)
+        self.starts = [start for piece in pieces for start in piece.starts]
+        self.ends = [end for piece in pieces for end in piece.ends]
+        self.count = len(self.starts)
+        self.cum: list[timedelta] = [timedelta(0)]
+        for period_start, period_end in zip(self.starts, self.ends, strict=True):
+            self.cum.append(self.cum[-1] + (period_end - period_start))
+        self.cum_ends = self.cum[1:]
+        # The longest run of consecutive days off inside the years (the walk refuses runs over a year).
+        previous = date(first_year, 1, 1).toordinal() - 1
+        longest = 0
+        for ordinal in (day for piece in pieces for day in piece.working_days):
+            longest = max(longest, ordinal - previous - 1)
+            previous = ordinal
+        self.longest_idle_run = max(longest, date(last_year, 12, 31).toordinal() - previous)
+
+    def elapsed(self, local: datetime) -> timedelta:
+        """Office time from the table's start to `local` (a local instant inside the table's years)."""
+        i = bisect_right(self.ends, local)
+        if i < self.count:
+            period_start = self.starts[i]
+            if period_start < local:
+                return self.cum[i] + (local - period_start)
+        return self.cum[i]
 
 
 @functools.lru_cache(maxsize=8)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from fractions import Fraction
 from typing import Any, TypeGuard
@@ -98,16 +98,25 @@ class Workflow:
     name: str
     steps: tuple[Step, ...]
     supplement_limit: int | None = None
+    # The steps by id, built once (the engine looks a step up on every transition); the first of duplicates
+    # wins, as the linear search did (`validate_workflow` rejects duplicates anyway).
+    _by_id: Mapping[str, Step] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        by_id: dict[str, Step] = {}
+        for step in self.steps:
+            by_id.setdefault(step.id, step)
+        object.__setattr__(self, "_by_id", by_id)
 
     @property
     def start(self) -> Step:
         return self.steps[0]
 
     def step(self, step_id: str) -> Step:
-        for step in self.steps:
-            if step.id == step_id:
-                return step
-        raise InvalidInput("workflow.unknown_step", f"Quy trình {self.id} không có bước {step_id}.")
+        step = self._by_id.get(step_id)
+        if step is None:
+            raise InvalidInput("workflow.unknown_step", f"Quy trình {self.id} không có bước {step_id}.")
+        return step
 
     @property
     def key(self) -> str:

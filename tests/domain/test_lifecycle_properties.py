@@ -5,6 +5,7 @@ Vietnamese calendar."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 from datetime import datetime, time, timedelta
 from fractions import Fraction
 from typing import Any
@@ -26,9 +27,11 @@ from motcua.domain.lifecycle import (
     ProcedureTerms,
     Status,
     TimeUnit,
+    _encode,
     allowed_actions,
     decide,
     replay,
+    state_to_dict,
 )
 from motcua.domain.workflow import Role, Workflow
 from tests.domain.test_lifecycle import (
@@ -141,6 +144,21 @@ def check_invariants(d: Dossier, units: dict[str, str], now: datetime) -> None:
         decide(s, Command(action, actor, now, valid_payload(action, s, now)), ctx)
 
 
+def reference_encoding(state: DossierState) -> dict[str, Any]:
+    """Every field encoded by `_encode`, in field order: the stored form the engine's faster paths keep."""
+    return {f.name: _encode(getattr(state, f.name)) for f in dataclasses.fields(DossierState)}
+
+
+def check_recorded_changes(before: DossierState, d: Dossier) -> None:
+    """The event records exactly the fields that differ, encoded, in field order (the engine builds it from
+    the handler's changes instead of comparing all fields), and the stored form is unchanged."""
+    old, new = reference_encoding(before), reference_encoding(d.state)
+    expected = {name: value for name, value in new.items() if old[name] != value}
+    assert list(d.events[-1].changes.items()) == list(expected.items())
+    assert list(state_to_dict(d.state).items()) == list(new.items())
+    assert list(d.events[0].changes.items()) == list(reference_encoding(replay(d.events[:1])).items())
+
+
 def check_terminal(d: Dossier, now: datetime) -> None:
     assert pairs_allowed(d.state, d.ctx) == []
     for action in COMMANDS:
@@ -223,6 +241,7 @@ def test_random_histories_keep_the_engine_invariants(data: st.DataObject) -> Non
                 assert isinstance(error, InvalidInput) and not valid, error
             continue
         assert was_offered, f"{action} by {actor.id} was accepted but not offered"
+        check_recorded_changes(before, d)
         if action in NEEDS_PAYLOAD and not valid:
             raise AssertionError(f"{action} accepted a broken payload {payload!r}")
 
