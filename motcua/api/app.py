@@ -1,18 +1,24 @@
 """The HTTP JSON API (Litestar). OpenAPI at /openapi.json; errors are {"error": {"code", "message"}}.
 
 Handlers are thin: parse the request, call one service use case, return its dict. Database work is
-synchronous (SQLAlchemy Core) and runs in Litestar's thread pool (`sync_to_thread=True`).
+synchronous (SQLAlchemy Core) and runs in Litestar's thread pool (`sync_to_thread=True`). The `actor`
+dependency is async: a recently seen token is answered from memory on the event loop, so an authenticated
+request makes one thread hop, not two.
 """
 
 from __future__ import annotations
 
+import hashlib
 import logging
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
+import anyio.to_thread
+import msgspec
 from litestar import Litestar, Request, Response, get, post
-from litestar.datastructures import State, UploadFile
+from litestar.datastructures import ResponseHeader, State, UploadFile
 from litestar.di import Provide
-from litestar.enums import RequestEncodingType
+from litestar.enums import MediaType, RequestEncodingType
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
@@ -27,7 +33,7 @@ from motcua.domain.lifecycle import Action, Actor, Channel
 from motcua.services import dossiers as dossier_service
 from motcua.services.catalog import MAX_PAGE_SIZE, get_procedure, list_fields, search_procedures
 from motcua.services.files import MAX_UPLOAD_BYTES
-from motcua.services.identity import actor_for_token, login
+from motcua.services.identity import actor_for_token, cached_actor, login
 from motcua.services.runtime import Runtime
 from motcua.services.units import list_units
 from motcua.web import csrf_config, security_headers, template_config, web_routes, with_html_errors
@@ -96,12 +102,22 @@ def _bearer(request: Request[Any, Any, Any]) -> str | None:
     return None
 
 
-def _actor(request: Request[Any, Any, Any], rt: Rt) -> Actor:
+async def _actor(request: Request[Any, Any, Any], rt: Rt) -> Actor:
+    """The caller. Async: a token seen in the last few seconds is answered from memory (identity's token
+    cache) on the event loop; only a miss goes to the database, in a worker thread."""
     token = _bearer(request)
     if token is None:
         raise Unauthenticated("auth.required", "Cần đăng nhập để thực hiện thao tác này.")
-    with rt.db.read() as conn:
-        return actor_for_token(conn, token=token, now=rt.clock.now(), purpose="api")
+    now = rt.clock.now()
+    actor = cached_actor(token=token, now=now, purpose="api")
+    if actor is not None:
+        return actor
+    return await anyio.to_thread.run_sync(_actor_from_database, rt, token, now)
+
+
+def _actor_from_database(rt: Runtime, token: str, now: datetime) -> Actor:
+    with rt.db.read_one() as conn:  # one statement (the token joined to its user)
+        return actor_for_token(conn, token=token, now=now, purpose="api")
 
 
 # ---------------------------------------------------------------- request bodies
@@ -246,11 +262,15 @@ def my_dossiers(
     limit: Limit = 20,
     offset: Offset = 0,
 ) -> dict[str, Any]:
-    """The applicant's own dossiers, or an officer's queue: new, unit, mine or all."""
+    """The applicant's own dossiers, or an officer's queue: new, unit, mine or all; ordered by legal due date
+    (none last), then code order. The city-wide list (city monitor or admin, queue "all") is not counted
+    exactly: its `total` is capped at 10,001, and `total_is_capped` is true when it reached the cap (there
+    are at least that many)."""
     items, total = dossier_service.list_dossiers(
         rt, actor, queue=queue, status=status, limit=limit, offset=offset
     )
-    return {"items": items, "total": total, "limit": limit, "offset": offset}
+    capped = dossier_service.total_is_capped(actor, queue) and total >= dossier_service.LIST_COUNT_CAP
+    return {"items": items, "total": total, "total_is_capped": capped, "limit": limit, "offset": offset}
 
 
 @get("/api/v1/dossiers/{code:str}", sync_to_thread=True, tags=["dossiers"])
@@ -298,10 +318,43 @@ def download_file(code: FromPath[str], file_id: FromPath[int], actor: Who, rt: R
     )
 
 
-@get("/api/v1/track/{code:str}", sync_to_thread=True, tags=["public"])
-def track(code: FromPath[str], rt: Rt) -> dict[str, Any]:
-    """Public tracking by dossier code: status and dates only, no personal data."""
-    return dossier_service.track(rt, code)
+# The public tracking answer may be reused for a few seconds by any cache (a reverse proxy absorbs repeated
+# looks at the same code); the ETag lets a client revalidate cheaply (304 without a body).
+TRACK_CACHE_CONTROL = "public, max-age=5"
+
+
+@get(
+    "/api/v1/track/{code:str}",
+    tags=["public"],
+    response_headers=[
+        ResponseHeader(name="ETag", description="Phiên bản của câu trả lời", documentation_only=True),
+        ResponseHeader(name="Cache-Control", value=TRACK_CACHE_CONTROL, documentation_only=True),
+    ],
+)
+async def track(code: FromPath[str], rt: Rt, request: Request[Any, Any, Any]) -> Response[bytes]:
+    """Public tracking by dossier code: status and dates only, no personal data. Cacheable for 5 seconds
+    (`Cache-Control: public, max-age=5`), with an ETag: `If-None-Match` with it gives 304 Not Modified."""
+    # On PostgreSQL an awaited read on the event loop (no thread); otherwise the sync lookup in a thread.
+    view = await dossier_service.track_async(rt, code)
+    if view is None:
+        view = await anyio.to_thread.run_sync(dossier_service.track, rt, code)
+    body = msgspec.json.encode(view)
+    etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
+    headers = {"ETag": etag, "Cache-Control": TRACK_CACHE_CONTROL}
+    if _etag_matches(request.headers.get("if-none-match"), etag):
+        return Response(b"", status_code=304, headers=headers)
+    return Response(body, media_type=MediaType.JSON, headers=headers)
+
+
+def _etag_matches(if_none_match: str | None, etag: str) -> bool:
+    """RFC 9110 weak comparison of an If-None-Match header against our (strong) ETag."""
+    if not if_none_match:
+        return False
+    for candidate in if_none_match.split(","):
+        candidate = candidate.strip()
+        if candidate == "*" or candidate.removeprefix("W/") == etag:
+            return True
+    return False
 
 
 @get("/openapi.json", include_in_schema=False)
@@ -350,7 +403,7 @@ def create_app(runtime: Runtime, *, extra_routes: list[Any] | None = None) -> Li
         route_handlers=[*ROUTES, *area_routes(), *(extra_routes or [])],
         dependencies={
             "rt": Provide(_runtime, sync_to_thread=False),
-            "actor": Provide(_actor, sync_to_thread=True),
+            "actor": Provide(_actor),
         },
         state=State({"runtime": runtime}),
         # Page requests get HTML error pages; /api/ keeps these JSON handlers (motcua/web/errors.py).

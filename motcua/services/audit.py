@@ -63,16 +63,16 @@ def append_audit(
     document it issued, took two heads in an order another transaction could reverse.) On PostgreSQL the
     head stays locked until the transaction ends, so append late in the transaction.
     """
-    fields = {
-        "at": at,
-        "actor_id": jsonable(actor_id),
-        "actor_role": jsonable(actor_role),
-        "action": jsonable(action),
-        "object_type": jsonable(object_type),
-        "object_id": jsonable(str(object_id)),
-        "unit_id": jsonable(unit_id),
-        "data": jsonable(dict(data)),
-    }
+    fields = _audit_fields(
+        at=at,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        unit_id=unit_id,
+        data=data,
+    )
     chain = _transaction_chain(conn, str(fields["object_id"]))
     if conn.dialect.name == "postgresql":
         entry_id = _append_in_one_statement(conn, chain, fields)
@@ -104,51 +104,137 @@ def _transaction_chain(conn: Connection, object_id: str) -> int:
 
 # One round trip on PostgreSQL: lock the head, hash the entry onto it, insert it and move the head. The
 # hash is the domain's (`entry_hash`): SHA-256 over the previous hash and the canonical fields, whose text
-# is built here around the sequence number, the only part that depends on the head.
-_APPEND = text(
-    """
-    WITH head AS (
-        SELECT chain, seq + 1 AS seq, hash AS prev_hash FROM audit_heads WHERE chain = :chain FOR UPDATE
-    ), entry AS (
+# is built here around the sequence number, the only part that depends on the head. `{p}` prefixes the CTE
+# and parameter names (so `audit_append_ctes` can fold the append into a caller's statement) and `{guard}`
+# may add a condition on the head (the caller's own CTEs decide whether the entry is written).
+_APPEND_CTES = """
+    {p}head AS (
+        SELECT chain, seq + 1 AS seq, hash AS prev_hash FROM audit_heads
+        WHERE chain = :{p}chain {guard} FOR UPDATE
+    ), {p}entry AS (
         SELECT chain, seq, prev_hash,
-               encode(sha256(convert_to(prev_hash, 'UTF8') || :before || convert_to(seq::text, 'UTF8')
-                             || :after), 'hex') AS hash
-        FROM head
-    ), stored AS (
+               encode(sha256(convert_to(prev_hash, 'UTF8') || :{p}before || convert_to(seq::text, 'UTF8')
+                             || :{p}after), 'hex') AS hash
+        FROM {p}head
+    ), {p}stored AS (
         INSERT INTO audit_log (chain, seq, at, actor_id, actor_role, action, object_type, object_id, unit_id,
                                data, prev_hash, hash)
-        SELECT chain, seq, :at, :actor_id, :actor_role, :action, :object_type, :object_id, :unit_id,
-               :data, prev_hash, hash
-        FROM entry
+        SELECT chain, seq, :{p}at, :{p}actor_id, :{p}actor_role, :{p}action, :{p}object_type, :{p}object_id,
+               :{p}unit_id, :{p}data, prev_hash, hash
+        FROM {p}entry
         RETURNING id, seq, hash
-    ), moved AS (
-        UPDATE audit_heads SET seq = stored.seq, hash = stored.hash FROM stored WHERE audit_heads.chain = :chain
-    )
-    SELECT id FROM stored
-    """
-).bindparams(
-    bindparam("before", type_=LargeBinary),
-    bindparam("after", type_=LargeBinary),
-    bindparam("at", type_=audit_log.c.at.type),
-    bindparam("data", type_=audit_log.c.data.type),
+    ), {p}moved AS (
+        UPDATE audit_heads SET seq = {p}stored.seq, hash = {p}stored.hash FROM {p}stored
+        WHERE audit_heads.chain = :{p}chain
+    )"""
+
+
+def _append_binds(prefix: str) -> list[Any]:
+    return [
+        bindparam(f"{prefix}before", type_=LargeBinary),
+        bindparam(f"{prefix}after", type_=LargeBinary),
+        bindparam(f"{prefix}at", type_=audit_log.c.at.type),
+        bindparam(f"{prefix}data", type_=audit_log.c.data.type),
+    ]
+
+
+_APPEND = text("WITH " + _APPEND_CTES.format(p="", guard="") + "\n    SELECT id FROM stored").bindparams(
+    *_append_binds("")
 )
 _SEQ_MARK = -987_654_321_987  # stands for the sequence number while the canonical text is split around it
+AUDIT_CTE_PREFIX = "audit_"
 
 
-def _append_in_one_statement(conn: Connection, chain: int, fields: Mapping[str, Any]) -> int | None:
-    """None when the canonical text cannot be split around the sequence number (then: three statements)."""
+def _audit_fields(
+    *,
+    at: datetime,
+    actor_id: str,
+    actor_role: str,
+    action: str,
+    object_type: str,
+    object_id: str | int,
+    unit_id: str | None,
+    data: Mapping[str, Any],
+) -> dict[str, Any]:
+    return {
+        "at": at,
+        "actor_id": jsonable(actor_id),
+        "actor_role": jsonable(actor_role),
+        "action": jsonable(action),
+        "object_type": jsonable(object_type),
+        "object_id": jsonable(str(object_id)),
+        "unit_id": jsonable(unit_id),
+        "data": jsonable(dict(data)),
+    }
+
+
+def _one_statement_params(chain: int, fields: Mapping[str, Any], prefix: str = "") -> dict[str, Any] | None:
+    """The parameters of the one-statement append, or None when the canonical text cannot be split around
+    the sequence number (then: three statements)."""
     text_bytes = canonical({**fields, "chain": chain, "seq": _SEQ_MARK})
     mark = f'"seq":{_SEQ_MARK}'.encode()
     if text_bytes.count(mark) != 1:
         return None
     before, after = text_bytes.split(mark)
     params = {**fields, "chain": chain, "before": before + b'"seq":', "after": after}
+    return {f"{prefix}{name}": value for name, value in params.items()}
+
+
+def _append_in_one_statement(conn: Connection, chain: int, fields: Mapping[str, Any]) -> int | None:
+    """None when the statement could not be used (then: three statements)."""
+    params = _one_statement_params(chain, fields)
+    if params is None:
+        return None
     entry_id = conn.execute(_APPEND, params).scalar_one_or_none()
     if entry_id is None:  # no head row: the chains were recreated since K was cached
         conn.info.pop(_CHAINS_CACHE_KEY, None)
         conn.info.pop(_HELD_CHAIN_KEY, None)
         return None
     return int(entry_id)
+
+
+def audit_append_ctes(guard: str = "") -> tuple[str, list[Any]]:
+    """For a caller folding one audit append into its own PostgreSQL statement (one round trip for the
+    change and its audit entry): the CTEs (`audit_head`, `audit_entry`, `audit_stored`, `audit_moved`; the
+    new entry's id is `SELECT id FROM audit_stored`) and their typed bind parameters. `guard` is SQL added
+    to the head's WHERE clause (e.g. `AND EXISTS (SELECT 1 FROM changed)`). Parameters:
+    `audit_cte_params`."""
+    return _APPEND_CTES.format(p=AUDIT_CTE_PREFIX, guard=guard), _append_binds(AUDIT_CTE_PREFIX)
+
+
+def audit_cte_params(
+    conn: Connection,
+    *,
+    at: datetime,
+    actor_id: str,
+    actor_role: str,
+    action: str,
+    object_type: str,
+    object_id: str | int,
+    unit_id: str | None,
+    data: Mapping[str, Any],
+) -> dict[str, Any] | None:
+    """The parameters of `audit_append_ctes` for one entry (same chain rule as `append_audit`), or None when
+    the entry cannot be written that way: then call `append_audit`. If the statement returns no entry id
+    (the heads were recreated), call `forget_audit_chains` and `append_audit`."""
+    fields = _audit_fields(
+        at=at,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        action=action,
+        object_type=object_type,
+        object_id=object_id,
+        unit_id=unit_id,
+        data=data,
+    )
+    chain = _transaction_chain(conn, str(fields["object_id"]))
+    return _one_statement_params(chain, fields, AUDIT_CTE_PREFIX)
+
+
+def forget_audit_chains(conn: Connection) -> None:
+    """Forget the cached number of chains and the chain held (after an append found no head row)."""
+    conn.info.pop(_CHAINS_CACHE_KEY, None)
+    conn.info.pop(_HELD_CHAIN_KEY, None)
 
 
 def ensure_audit_chains(conn: Connection, chains: int = DEFAULT_CHAINS) -> int:

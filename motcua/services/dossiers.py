@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Connection, and_, func, or_, select, update
+from sqlalchemy import Boolean, Connection, and_, bindparam, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from motcua.domain.calendar import classify
@@ -40,8 +40,7 @@ from motcua.domain.lifecycle import (
 )
 from motcua.domain.units import UnitDirectory
 from motcua.domain.workflow import Role, Workflow
-from motcua.services.audit import append_audit
-from motcua.services.catalog import get_city_procedure
+from motcua.services.audit import append_audit, audit_append_ctes, audit_cte_params, forget_audit_chains
 from motcua.services.files import attach, check_upload, dossier_file_list, store_file
 from motcua.services.forms import validate_form
 from motcua.services.hooks import EventContext
@@ -49,6 +48,7 @@ from motcua.services.identity import applicant_user_id, create_user, get_user
 from motcua.services.outbox import enqueue
 from motcua.services.runtime import Runtime
 from motcua.store.schema.dossiers import dossier_counters, dossier_events, dossiers
+from motcua.store.schema.outbox import outbox
 
 CITY_UNIT_ID = "thanh-pho-ho-chi-minh"
 # Dossiers closed without a result are not judged early / on time / late.
@@ -81,7 +81,7 @@ def submit_dossier(rt: Runtime, actor: Actor, sub: Submission) -> dict[str, Any]
     now = rt.clock.now()
     with rt.db.transaction() as conn:
         units = rt.directory(conn, now.date())
-        procedure = get_city_procedure(conn, sub.procedure_code, on=now.date())
+        procedure = rt.city_procedure(conn, sub.procedure_code, now.date())  # cached for a few seconds
         _check_channel(procedure, sub.channel)
         receiving = units.get(sub.receiving_unit_id)
         if receiving.kind.value not in procedure.receiving_kinds:
@@ -94,7 +94,7 @@ def submit_dossier(rt: Runtime, actor: Actor, sub: Submission) -> dict[str, Any]
         validate_form(procedure.form_schema, sub.form_data)
         applicant_id, applicant_name = _applicant(conn, rt, actor, sub, now)
         competent_id = _competent_unit(units, procedure, receiving.id)
-        workflow = rt.workflows.latest(conn, procedure.workflow)
+        workflow = rt.latest_workflow(conn, procedure.workflow)
         ctx = _context(rt, units, workflow, receiving.id, competent_id)
         code = _next_code(conn, receiving.agency_code, now.date())
         terms = ProcedureTerms(procedure.code, procedure.time.amount, procedure.time.unit, procedure.cutoff)
@@ -113,9 +113,25 @@ def submit_dossier(rt: Runtime, actor: Actor, sub: Submission) -> dict[str, Any]
         if sub.channel is Channel.DESK and sub.accept_now:
             state, more = decide(state, Command(Action.ACCEPT, actor, now), ctx)
             events += more
-        dossier_id = _insert(conn, state, procedure, applicant_name, dict(sub.form_data), now)
-        _record(conn, rt, dossier_id, state, events, actor, workflow.start.role, sub.form_data)
-        return _view(conn, rt, units, workflow, dossier_id, actor)
+        form_data = dict(sub.form_data)
+        new_row = _new_row(state, procedure, applicant_name, form_data, now)
+        step_role = workflow.start.role
+        if conn.dialect.name == "postgresql" and len(events) == 1:
+            dossier_id = _store_submission(conn, new_row, state, events[0], actor, step_role)
+            _run_hooks(conn, rt, dossier_id, state, events, actor, sub.form_data)
+        else:
+            dossier_id = _insert_row(conn, new_row)
+            _record(conn, rt, dossier_id, state, events, actor, step_role, sub.form_data)
+        # The answer is built from what was just written (no re-read); the history of a new dossier is
+        # exactly the events just appended.
+        row = {
+            "id": dossier_id,
+            "procedure_code": procedure.code,
+            "procedure_name": procedure.name,
+            "applicant_name": applicant_name,
+            "form_data": form_data,
+        }
+        return _view(conn, rt, units, workflow, row, state, actor, events=events)
 
 
 def _check_channel(procedure: CityProcedure, channel: Channel) -> None:
@@ -211,35 +227,38 @@ def _row_values(state: DossierState) -> dict[str, Any]:
     }
 
 
-def _insert(
-    conn: Connection,
+def _new_row(
     state: DossierState,
     procedure: CityProcedure,
     applicant_name: str,
     form_data: dict[str, Any],
     now: datetime,
-) -> int:
-    result = conn.execute(
-        dossiers.insert().values(
-            code=state.code,
-            procedure_code=procedure.code,
-            procedure_name=procedure.name,
-            city_procedure_version=procedure.version or 1,
-            workflow_id=state.workflow_id,
-            workflow_version=state.workflow_version,
-            channel=state.channel.value,
-            applicant_id=state.applicant_id,
-            applicant_name=applicant_name,
-            submitted_by=state.submitted_by,
-            receiving_unit_id=state.receiving_unit_id,
-            competent_unit_id=state.competent_unit_id,
-            submitted_at=state.submitted_at,
-            form_data=form_data,
-            updated_at=now,
-            **_row_values(state),
-        )
-    )
-    key = result.inserted_primary_key
+) -> dict[str, Any]:
+    return {
+        "code": state.code,
+        "procedure_code": procedure.code,
+        "procedure_name": procedure.name,
+        "city_procedure_version": procedure.version or 1,
+        "workflow_id": state.workflow_id,
+        "workflow_version": state.workflow_version,
+        "channel": state.channel.value,
+        "applicant_id": state.applicant_id,
+        "applicant_name": applicant_name,
+        "submitted_by": state.submitted_by,
+        "receiving_unit_id": state.receiving_unit_id,
+        "competent_unit_id": state.competent_unit_id,
+        "submitted_at": state.submitted_at,
+        "form_data": form_data,
+        "updated_at": now,
+        **_row_values(state),
+    }
+
+
+_INSERT_DOSSIER = dossiers.insert()
+
+
+def _insert_row(conn: Connection, row: dict[str, Any]) -> int:
+    key = conn.execute(_INSERT_DOSSIER, row).inserted_primary_key
     assert key is not None
     return int(key[0])
 
@@ -268,48 +287,37 @@ def _record(
 ) -> None:
     """Append the events, one audit entry per event and the outbox jobs, then run the event hooks — all in the
     caller's transaction. `step_role` is the role of the step the dossier was at when the action was taken."""
-    conn.execute(
-        dossier_events.insert(),
-        [
-            {
-                "dossier_id": dossier_id,
-                "seq": e.seq,
-                "type": e.type.value,
-                "at": e.at,
-                "actor_id": e.actor_id,
-                "actor_kind": e.actor_kind.value,
-                "actor_unit_id": e.actor_unit_id,
-                "data": dict(e.data),
-                "changes": dict(e.changes),
-            }
-            for e in events
-        ],
-    )
+    _write_event_rows(conn, dossier_id, state, events, actor, step_role)
+    _run_hooks(conn, rt, dossier_id, state, events, actor, payload)
+
+
+def _write_event_rows(
+    conn: Connection,
+    dossier_id: int,
+    state: DossierState,
+    events: list[Event],
+    actor: Actor,
+    step_role: Role,
+) -> None:
+    rows = [_event_row(dossier_id, e) for e in events]
+    conn.execute(dossier_events.insert(), rows[0] if len(rows) == 1 else rows)
     for e in events:
         if "status" in e.changes:
             enqueue(
-                conn,
-                topic=NATIONAL_SYNC_TOPIC,
-                key=state.code,
-                payload={
-                    "code": state.code,
-                    "seq": e.seq,
-                    "status": e.changes["status"],
-                    "at": e.at.isoformat(),
-                },
-                now=e.at,
+                conn, topic=NATIONAL_SYNC_TOPIC, key=state.code, payload=_sync_payload(state, e), now=e.at
             )
-        append_audit(
-            conn,
-            at=e.at,
-            actor_id=e.actor_id,
-            actor_role=_acting_role(actor, e.type, step_role),
-            action=f"dossier.{e.type.value}",
-            object_type="dossier",
-            object_id=state.code,
-            unit_id=e.actor_unit_id,
-            data={"seq": e.seq, "status": int(state.status), "changes": dict(e.changes)},
-        )
+        append_audit(conn, **_audit_entry(state, e, actor, step_role))
+
+
+def _run_hooks(
+    conn: Connection,
+    rt: Runtime,
+    dossier_id: int,
+    state: DossierState,
+    events: list[Event],
+    actor: Actor,
+    payload: Mapping[str, Any] | None,
+) -> None:
     for e in events:
         for hook in rt.hooks:
             hook(EventContext(conn, rt, dossier_id, state, e, actor, dict(payload or {})))
@@ -325,7 +333,7 @@ def act(
     form data, files and history (two queries and most of the response less; bench/README.md)."""
     now = rt.clock.now()
     with rt.db.transaction() as conn:
-        row = _load_row(conn, code, for_update=True)
+        row = _load_row(conn, code, for_update=True, without_form_data=summary)
         state = state_from_dict(row["state"])
         if not _can_read(conn, actor, row):
             raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
@@ -335,17 +343,207 @@ def act(
         new_state, events = decide(state, Command(action, actor, now, payload), ctx)
         if action is Action.ASSIGN:  # fix: checked before `decide`, so anyone learnt who may be assigned
             _check_assignee(conn, state, workflow, payload)
+        step_role = workflow.step(state.step).role
+        if conn.dialect.name == "postgresql" and len(events) == 1:
+            _store_action(conn, row["id"], state.version, new_state, events[0], actor, step_role, now)
+            _run_hooks(conn, rt, row["id"], new_state, events, actor, payload)
+        else:
+            changed = conn.execute(
+                _UPDATE_DOSSIER,
+                {"b_id": row["id"], "b_version": state.version, "updated_at": now} | _row_values(new_state),
+            ).rowcount
+            if changed != 1:
+                raise _concurrent_update()
+            _record(conn, rt, row["id"], new_state, events, actor, step_role, payload)
+        # The answer comes from the state just written and the row already loaded: no re-read.
+        return _view(conn, rt, units, workflow, row, new_state, actor, summary=summary)
+
+
+_UPDATE_DOSSIER = update(dossiers).where(
+    dossiers.c.id == bindparam("b_id"), dossiers.c.version == bindparam("b_version")
+)
+
+
+def _concurrent_update() -> Conflict:
+    return Conflict(
+        "dossier.concurrent_update", "Hồ sơ vừa được người khác cập nhật; hãy tải lại và thử lại."
+    )
+
+
+def _event_row(dossier_id: int, e: Event) -> dict[str, Any]:
+    return {
+        "dossier_id": dossier_id,
+        "seq": e.seq,
+        "type": e.type.value,
+        "at": e.at,
+        "actor_id": e.actor_id,
+        "actor_kind": e.actor_kind.value,
+        "actor_unit_id": e.actor_unit_id,
+        "data": dict(e.data),
+        "changes": dict(e.changes),
+    }
+
+
+def _sync_payload(state: DossierState, e: Event) -> dict[str, Any]:
+    return {"code": state.code, "seq": e.seq, "status": e.changes["status"], "at": e.at.isoformat()}
+
+
+def _audit_entry(state: DossierState, e: Event, actor: Actor, step_role: Role) -> dict[str, Any]:
+    return {
+        "at": e.at,
+        "actor_id": e.actor_id,
+        "actor_role": _acting_role(actor, e.type, step_role),
+        "action": f"dossier.{e.type.value}",
+        "object_type": "dossier",
+        "object_id": state.code,
+        "unit_id": e.actor_unit_id,
+        "data": {"seq": e.seq, "status": int(state.status), "changes": dict(e.changes)},
+    }
+
+
+# PostgreSQL, one event: the projection row (update with the version check, or insert of a new dossier), the
+# event, its outbox job and its audit entry in ONE statement (four round trips → one). The event, the job and
+# the audit entry are written only if the row was: `source` names the CTE returning the row's id.
+_ROW_COLUMNS = (
+    "status",
+    "step",
+    "step_unit_id",
+    "assignee_id",
+    "accepted_at",
+    "due_at",
+    "step_due_at",
+    "resolved_at",
+    "closed_at",
+    "outcome",
+    "version",
+    "state",
+    "updated_at",
+)
+_EVENT_COLUMNS = ("seq", "type", "at", "actor_id", "actor_kind", "actor_unit_id", "data", "changes")
+_NEW_ROW_COLUMNS = (  # the keys of `_new_row`
+    "code",
+    "procedure_code",
+    "procedure_name",
+    "city_procedure_version",
+    "workflow_id",
+    "workflow_version",
+    "channel",
+    "applicant_id",
+    "applicant_name",
+    "submitted_by",
+    "receiving_unit_id",
+    "competent_unit_id",
+    "submitted_at",
+    "form_data",
+    *_ROW_COLUMNS,
+)
+
+
+def _with_event_sql(source: str, row_cte: str) -> Any:
+    audit_ctes, audit_binds = audit_append_ctes(guard=f"AND EXISTS (SELECT 1 FROM {source})")
+    columns = _NEW_ROW_COLUMNS if source == "created" else _ROW_COLUMNS
+    return text(
+        f"""
+    WITH {source} AS ({row_cte}
+        RETURNING id
+    ), event AS (
+        INSERT INTO dossier_events (dossier_id, {", ".join(_EVENT_COLUMNS)})
+        SELECT id, {", ".join(f":e_{c}" for c in _EVENT_COLUMNS)} FROM {source}
+    ), job AS (
+        INSERT INTO outbox (topic, key, payload, created_at, available_at, attempts)
+        SELECT :o_topic, :o_key, :o_payload, :o_at, :o_at, 0 FROM {source} WHERE :o_enqueue
+    ), {audit_ctes}
+    SELECT (SELECT count(*) FROM {source}) AS written, (SELECT id FROM {source}) AS id,
+           (SELECT id FROM audit_stored) AS audit_id
+    """
+    ).bindparams(
+        *(bindparam(c, type_=dossiers.c[c].type) for c in columns),
+        *(bindparam(f"e_{c}", type_=dossier_events.c[c].type) for c in ("at", "data", "changes")),
+        bindparam("o_payload", type_=outbox.c.payload.type),
+        bindparam("o_at", type_=outbox.c.created_at.type),
+        bindparam("o_enqueue", type_=Boolean),
+        *audit_binds,
+    )
+
+
+_STORE_ACTION = _with_event_sql(
+    "changed",
+    f"""
+        UPDATE dossiers SET {", ".join(f"{c} = :{c}" for c in _ROW_COLUMNS)}
+        WHERE id = :b_id AND version = :b_version""",
+)
+_STORE_SUBMISSION = _with_event_sql(
+    "created",
+    f"""
+        INSERT INTO dossiers ({", ".join(_NEW_ROW_COLUMNS)})
+        VALUES ({", ".join(f":{c}" for c in _NEW_ROW_COLUMNS)})""",
+)
+
+
+def _event_params(state: DossierState, e: Event, audit: Mapping[str, Any]) -> dict[str, Any]:
+    enqueue = "status" in e.changes
+    params = {f"e_{c}": v for c, v in _event_row(0, e).items() if c != "dossier_id"}
+    params.update(
+        o_topic=NATIONAL_SYNC_TOPIC,
+        o_key=state.code,
+        o_payload=_sync_payload(state, e) if enqueue else {},
+        o_at=e.at,
+        o_enqueue=enqueue,
+    )
+    params.update(audit)
+    return params
+
+
+def _store_action(
+    conn: Connection,
+    dossier_id: int,
+    old_version: int,
+    state: DossierState,
+    e: Event,
+    actor: Actor,
+    step_role: Role,
+    now: datetime,
+) -> None:
+    """Write one action's projection, event, outbox job and audit entry (PostgreSQL): one round trip, or
+    the statements one by one when the audit entry cannot be folded in (see `audit_cte_params`)."""
+    entry = _audit_entry(state, e, actor, step_role)
+    audit = audit_cte_params(conn, **entry)
+    if audit is None:
         changed = conn.execute(
-            update(dossiers)
-            .where(dossiers.c.id == row["id"], dossiers.c.version == state.version)
-            .values(updated_at=now, **_row_values(new_state))
+            _UPDATE_DOSSIER,
+            {"b_id": dossier_id, "b_version": old_version, "updated_at": now} | _row_values(state),
         ).rowcount
         if changed != 1:
-            raise Conflict(
-                "dossier.concurrent_update", "Hồ sơ vừa được người khác cập nhật; hãy tải lại và thử lại."
-            )
-        _record(conn, rt, row["id"], new_state, events, actor, workflow.step(state.step).role, payload)
-        return _view(conn, rt, units, workflow, row["id"], actor, summary=summary)
+            raise _concurrent_update()
+        _write_event_rows(conn, dossier_id, state, [e], actor, step_role)
+        return
+    params: dict[str, Any] = {"b_id": dossier_id, "b_version": old_version, "updated_at": now}
+    params.update(_row_values(state))
+    params.update(_event_params(state, e, audit))
+    result = conn.execute(_STORE_ACTION, params).one()
+    if result.written != 1:
+        raise _concurrent_update()
+    if result.audit_id is None:  # the audit heads were recreated since their number was cached
+        forget_audit_chains(conn)
+        append_audit(conn, **entry)
+
+
+def _store_submission(
+    conn: Connection, row: dict[str, Any], state: DossierState, e: Event, actor: Actor, step_role: Role
+) -> int:
+    """Insert a new dossier with its first event, outbox job and audit entry (PostgreSQL, one round trip, or
+    one by one when the audit entry cannot be folded in). Returns the dossier's id."""
+    entry = _audit_entry(state, e, actor, step_role)
+    audit = audit_cte_params(conn, **entry)
+    if audit is None:
+        dossier_id = _insert_row(conn, row)
+        _write_event_rows(conn, dossier_id, state, [e], actor, step_role)
+        return dossier_id
+    result = conn.execute(_STORE_SUBMISSION, row | _event_params(state, e, audit)).one()
+    if result.audit_id is None:  # the audit heads were recreated since their number was cached
+        forget_audit_chains(conn)
+        append_audit(conn, **entry)
+    return int(result.id)
 
 
 def _check_assignee(conn: Connection, state: DossierState, wf: Workflow, payload: Mapping[str, Any]) -> None:
@@ -363,11 +561,26 @@ def _check_assignee(conn: Connection, state: DossierState, wf: Workflow, payload
         )
 
 
-def _load_row(conn: Connection, code: str, *, for_update: bool = False) -> dict[str, Any]:
-    stmt = select(dossiers).where(dossiers.c.code == code.strip())
-    if for_update and conn.dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    row = conn.execute(stmt).mappings().first()
+# What `act` needs for a summary answer: everything but the form data (the largest column).
+_ACT_COLUMNS = tuple(c for c in dossiers.c if c.name != "form_data")
+# The row by code: built once per variant (whole row or without form data; FOR UPDATE or not), so each call
+# only binds the code instead of building and hashing a new statement.
+_LOAD_ROW = {
+    (columns, lock): (stmt.with_for_update() if lock else stmt)
+    for columns in (False, True)
+    for lock in (False, True)
+    for stmt in [
+        (select(*_ACT_COLUMNS) if columns else select(dossiers)).where(dossiers.c.code == bindparam("code"))
+    ]
+}
+
+
+def _load_row(
+    conn: Connection, code: str, *, for_update: bool = False, without_form_data: bool = False
+) -> dict[str, Any]:
+    """The dossier's row by code; FOR UPDATE on PostgreSQL when `for_update` (SQLite transactions are serial)."""
+    lock = for_update and conn.dialect.name == "postgresql"
+    row = conn.execute(_LOAD_ROW[(without_form_data, lock)], {"code": code.strip()}).mappings().first()
     if row is None:
         raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
     return dict(row)
@@ -474,7 +687,7 @@ def get_dossier(rt: Runtime, actor: Actor, code: str) -> dict[str, Any]:
             raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
         units = rt.directory(conn, rt.clock.now().date())
         workflow = rt.workflows.get(conn, row["workflow_id"], row["workflow_version"])
-        return _view(conn, rt, units, workflow, row["id"], actor)
+        return _view(conn, rt, units, workflow, row, state_from_dict(row["state"]), actor)
 
 
 def history(conn: Connection, dossier_id: int) -> list[Event]:
@@ -530,16 +743,20 @@ def _view(
     rt: Runtime,
     units: UnitDirectory,
     wf: Workflow,
-    dossier_id: int,
+    row: Mapping[str, Any],
+    state: DossierState,
     actor: Actor,
     *,
     summary: bool = False,
+    events: list[Event] | None = None,
 ) -> dict[str, Any]:
-    row = conn.execute(select(dossiers).where(dossiers.c.id == dossier_id)).mappings().one()
-    state = state_from_dict(row["state"])
+    """The dossier as its reader sees it, from its current `state` and the row's other columns (id, procedure
+    code and name, applicant name; form data unless `summary`). `events`: the whole history when the caller
+    holds it already (a new dossier), else it is read."""
+    dossier_id = row["id"]
     ctx = _context(rt, units, wf, state.receiving_unit_id, state.competent_unit_id)
     step = wf.step(state.step)
-    view = {
+    view: dict[str, Any] = {
         "code": state.code,
         "procedure": {"code": row["procedure_code"], "name": row["procedure_name"]},
         "status": {"code": int(state.status), "label": state.status.label_vi},
@@ -562,28 +779,25 @@ def _view(
         "outcome": state.outcome,
         "paused": state.paused_at is not None,
         "apologies": state.apologies,
-        "form_data": row["form_data"],
-        "files": None if summary else dossier_file_list(conn, dossier_id),
         "version": state.version,
         "allowed_actions": [a.value for a in allowed_actions(state, actor, ctx)],
-        "history": [
-            {
-                "seq": e.seq,
-                "type": e.type.value,
-                "label": e.type.label_vi,
-                "at": e.at.isoformat(),
-                "actor_id": e.actor_id,
-                "actor_unit_id": e.actor_unit_id,
-                "data": e.data,
-            }
-            for e in history(conn, dossier_id)
-        ]
-        if not summary
-        else None,
     }
     if summary:
-        for heavy in ("form_data", "files", "history"):
-            del view[heavy]
+        return view
+    view["form_data"] = row["form_data"]
+    view["files"] = dossier_file_list(conn, dossier_id)
+    view["history"] = [
+        {
+            "seq": e.seq,
+            "type": e.type.value,
+            "label": e.type.label_vi,
+            "at": e.at.isoformat(),
+            "actor_id": e.actor_id,
+            "actor_unit_id": e.actor_unit_id,
+            "data": dict(e.data),
+        }
+        for e in (history(conn, dossier_id) if events is None else events)
+    ]
     return view
 
 
@@ -596,7 +810,12 @@ def list_dossiers(
     limit: int = 50,
     offset: int = 0,
 ) -> tuple[list[dict[str, Any]], int]:
-    """Citizens see their own dossiers; officers see queues of their unit."""
+    """Citizens see their own dossiers; officers see queues of their unit. Ordered by legal due date (none
+    last), then id. Returns (page, total).
+
+    The city-wide list (a city-wide monitor's or admin's queue "all": every dossier of the city) is not
+    counted exactly — at 10 million dossiers that is seconds per page. Its total is capped:
+    `min(count, LIST_COUNT_CAP)`, so LIST_COUNT_CAP means "at least that many" (`total_is_capped`)."""
     where = _queue_filter(actor, queue)
     if status is not None:
         where = and_(where, dossiers.c.status == status)
@@ -613,12 +832,18 @@ def list_dossiers(
         dossiers.c.step_due_at,
         dossiers.c.resolved_at,
     ]
+    if total_is_capped(actor, queue):
+        capped = select(dossiers.c.id).where(where).limit(LIST_COUNT_CAP).subquery()
+        count = select(func.count()).select_from(capped)
+    else:
+        count = select(func.count()).select_from(dossiers).where(where)
     with rt.db.read() as conn:
-        total = int(conn.execute(select(func.count()).select_from(dossiers).where(where)).scalar_one())
+        total = int(conn.execute(count).scalar_one())
+        # NULLS LAST (not a `due_at IS NULL` sort key): the index on (due_at, id) serves the order.
         rows = conn.execute(
             select(*cols)
             .where(where)
-            .order_by(dossiers.c.due_at.is_(None), dossiers.c.due_at, dossiers.c.id)
+            .order_by(dossiers.c.due_at.asc().nulls_last(), dossiers.c.id)
             .limit(limit)
             .offset(offset)
         ).mappings()
@@ -643,6 +868,14 @@ def list_dossiers(
                 }
             )
     return items, total
+
+
+LIST_COUNT_CAP = 10_001  # the city-wide list's total stops here ("more than 10,000")
+
+
+def total_is_capped(actor: Actor, queue: str) -> bool:
+    """True for the list whose total `list_dossiers` caps at LIST_COUNT_CAP (the city-wide "all" list)."""
+    return actor.kind is ActorKind.OFFICER and _is_city_wide(actor) and queue == "all"
 
 
 def _queue_filter(actor: Actor, queue: str) -> Any:
@@ -670,26 +903,59 @@ def _queue_filter(actor: Actor, queue: str) -> Any:
 # ---------------------------------------------------------------- public tracking
 
 
+# Only the columns shown: the whole row (form data, 28 columns) made most of a lookup's cost. Built once.
+_TRACK_QUERY = select(dossiers.c.procedure_code, dossiers.c.procedure_name, dossiers.c.state).where(
+    dossiers.c.code == bindparam("code")
+)
+
+
 def track(rt: Runtime, code: str) -> dict[str, Any]:
-    """What anyone holding the dossier code may see: status and dates, no personal data."""
-    parse_dossier_code(code.strip())
-    with rt.db.read() as conn:
-        # Only the columns shown: the whole row (form data, 28 columns) made most of a lookup's cost.
-        columns = (dossiers.c.procedure_code, dossiers.c.procedure_name, dossiers.c.state)
-        row = conn.execute(select(*columns).where(dossiers.c.code == code.strip())).mappings().first()
+    """What anyone holding the dossier code may see: status and dates, no personal data.
+
+    One statement, so on PostgreSQL it runs without a transaction around it (`Database.read_one`)."""
+    code = code.strip()
+    parse_dossier_code(code)
+    today = rt.clock.now().date()
+    with rt.db.read_one() as conn:
+        row = conn.execute(_TRACK_QUERY, {"code": code}).first()
         if row is None:
             raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
-        state = state_from_dict(row["state"])
-        units = rt.directory(conn, rt.clock.now().date())
-        return {
-            "code": state.code,
-            "procedure": {"code": row["procedure_code"], "name": row["procedure_name"]},
-            "status": {"code": int(state.status), "label": state.status.label_vi},
-            "receiving_unit": _unit_ref(units, state.receiving_unit_id)["name"],
-            "dates": _dates(state),
-            "timeliness": _timeliness(rt, state),
-            "paused": state.paused_at is not None,
-        }
+        units = rt.directory(conn, today)  # cached per day: a query only on the first lookup of a day
+    return _track_view(rt, units, row.procedure_code, row.procedure_name, row.state)
+
+
+_TRACK_SQL = "SELECT procedure_code, procedure_name, state FROM dossiers WHERE code = %s"
+
+
+async def track_async(rt: Runtime, code: str) -> dict[str, Any] | None:
+    """`track` on the event loop, without a worker thread: on PostgreSQL (`Database.async_reader`), once
+    today's units are cached, the lookup is one awaited statement. None when it cannot be answered that way
+    (SQLite, or the first lookup of a day): then call `track` (in a thread)."""
+    code = code.strip()
+    parse_dossier_code(code)
+    reader = rt.db.async_reader
+    units = rt.cached_directory(rt.clock.now().date())
+    if reader is None or units is None:
+        return None
+    row = await reader.fetchone(_TRACK_SQL, (code,))
+    if row is None:
+        raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
+    return _track_view(rt, units, row[0], row[1], row[2])
+
+
+def _track_view(
+    rt: Runtime, units: UnitDirectory, procedure_code: str, procedure_name: str, stored: Mapping[str, Any]
+) -> dict[str, Any]:
+    state = state_from_dict(stored)
+    return {
+        "code": state.code,
+        "procedure": {"code": procedure_code, "name": procedure_name},
+        "status": {"code": int(state.status), "label": state.status.label_vi},
+        "receiving_unit": _unit_ref(units, state.receiving_unit_id)["name"],
+        "dates": _dates(state),
+        "timeliness": _timeliness(rt, state),
+        "paused": state.paused_at is not None,
+    }
 
 
 def replay_check(conn: Connection, code: str) -> bool:
@@ -708,5 +974,7 @@ __all__ = [
     "list_dossiers",
     "replay_check",
     "submit_dossier",
+    "total_is_capped",
     "track",
+    "track_async",
 ]

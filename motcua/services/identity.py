@@ -131,11 +131,10 @@ _ACTOR_CACHE_SIZE = 10_000
 _actors: dict[str, tuple[float, Actor, datetime, str]] = {}
 
 
-def actor_for_token(conn: Connection, *, token: str, now: datetime, purpose: str | None = None) -> Actor:
-    """The account behind a live token. With `purpose`, a token issued for something else is refused: a page
-    session cookie is not an API bearer token, and the other way round."""
-    digest = _token_hash(token)
-    cached = _actors.get(digest)
+def cached_actor(*, token: str, now: datetime, purpose: str | None = None) -> Actor | None:
+    """The actor of a token from this process's cache (no database), or None when `actor_for_token` must
+    look it up. Same rules as `actor_for_token`: fresh entry, unexpired token, matching purpose."""
+    cached = _actors.get(_token_hash(token))
     if (
         cached is not None
         and monotonic() - cached[0] < ACTOR_CACHE_SECONDS
@@ -143,6 +142,16 @@ def actor_for_token(conn: Connection, *, token: str, now: datetime, purpose: str
         and purpose in (None, cached[3])
     ):
         return cached[1]
+    return None
+
+
+def actor_for_token(conn: Connection, *, token: str, now: datetime, purpose: str | None = None) -> Actor:
+    """The account behind a live token. With `purpose`, a token issued for something else is refused: a page
+    session cookie is not an API bearer token, and the other way round."""
+    actor = cached_actor(token=token, now=now, purpose=purpose)
+    if actor is not None:
+        return actor
+    digest = _token_hash(token)
     row = (
         conn.execute(
             select(users, api_tokens.c.expires_at, api_tokens.c.revoked_at, api_tokens.c.purpose)

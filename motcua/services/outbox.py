@@ -27,11 +27,20 @@ class Job:
     attempts: int
 
 
+_INSERT = outbox.insert()  # built once: compiled once, values bound per call
+
+
 def enqueue(conn: Connection, *, topic: str, key: str, payload: Mapping[str, Any], now: datetime) -> None:
     conn.execute(
-        outbox.insert().values(
-            topic=topic, key=key, payload=dict(payload), created_at=now, available_at=now, attempts=0
-        )
+        _INSERT,
+        {
+            "topic": topic,
+            "key": key,
+            "payload": dict(payload),
+            "created_at": now,
+            "available_at": now,
+            "attempts": 0,
+        },
     )
 
 

@@ -7,15 +7,23 @@ writers queue on the write lock instead of failing with "database is locked" at 
 
 from __future__ import annotations
 
+import asyncio
 import os
-from collections.abc import Iterator
+import weakref
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
+from time import monotonic
 from typing import Any
 
+import psycopg
 from sqlalchemy import Connection, Engine, create_engine, event
+from sqlalchemy.exc import DisconnectionError
 
 DEFAULT_SQLITE_PATH = Path("var/motcua.sqlite3")
+# A pooled PostgreSQL connection idle for longer than this is pinged when checked out (see `_ping_when_idle`).
+PING_AFTER_IDLE_SECONDS = 5.0
+_LAST_CHECKIN = "motcua.last_checkin"
 
 
 def database_url() -> str:
@@ -45,6 +53,38 @@ def _configure_sqlite(engine: Engine) -> None:
         conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
 
+def _ping_when_idle(engine: Engine) -> None:
+    """SQLAlchemy's pessimistic disconnect handling, only for connections that sat idle in the pool.
+
+    `pool_pre_ping` cost one round trip per checkout, i.e. per request. Here a connection checked in less
+    than PING_AFTER_IDLE_SECONDS ago is handed out as is (under load that is every checkout); an older one
+    is pinged, and a failed ping raises `DisconnectionError`, on which the pool discards that connection and
+    checks out another (SQLAlchemy's documented recipe). After a database restart the idle connections are
+    replaced without an error; a connection in use when the database goes away fails its request, and
+    SQLAlchemy then invalidates the rest of the pool, so the next requests get fresh connections.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _on_connect(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_LAST_CHECKIN] = monotonic()  # a new connection needs no ping
+
+    @event.listens_for(engine, "checkin")
+    def _on_checkin(_dbapi_conn: Any, record: Any) -> None:
+        record.info[_LAST_CHECKIN] = monotonic()
+
+    @event.listens_for(engine, "checkout")
+    def _on_checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        last = record.info.get(_LAST_CHECKIN)
+        if last is not None and monotonic() - last < PING_AFTER_IDLE_SECONDS:
+            return
+        try:
+            engine.dialect.do_ping(dbapi_conn)
+            if not getattr(dbapi_conn, "autocommit", True):
+                dbapi_conn.rollback()  # the ping opened a transaction: leave the connection idle
+        except Exception as exc:  # any failure: this connection is unusable, the pool retries another
+            raise DisconnectionError(f"ping failed: {exc}") from exc
+
+
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     url = url or database_url()
     if url.startswith("sqlite"):
@@ -53,8 +93,68 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
-    kwargs.setdefault("pool_pre_ping", True)
-    return create_engine(url, **kwargs)
+    ping = not kwargs.pop("pool_pre_ping", False)  # an explicit pre-ping replaces the idle ping
+    engine = create_engine(url, **kwargs)
+    if ping:
+        _ping_when_idle(engine)
+    return engine
+
+
+class _LoopConnections:
+    def __init__(self, size: int) -> None:
+        self.slots = asyncio.Semaphore(size)
+        self.idle: list[psycopg.AsyncConnection[Any]] = []
+
+
+class AsyncReader:
+    """PostgreSQL: single-statement reads awaited on the event loop, without a worker thread (the public
+    tracking lookup). psycopg's async connections in autocommit (one round trip per read, no BEGIN/COMMIT),
+    separate from the engine's pool: at most `size` per event loop, reused; more concurrent reads wait for
+    one. A reused connection that fails (the database restarted) is replaced once, then the error is raised.
+    """
+
+    def __init__(self, conninfo: str, size: int = 4, connect_timeout: int = 5) -> None:
+        self._conninfo = conninfo
+        self._size = size
+        self._connect_timeout = connect_timeout
+        self._loops: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _LoopConnections] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    async def fetchone(self, query: str, params: Sequence[Any]) -> tuple[Any, ...] | None:
+        loop = asyncio.get_running_loop()
+        pool = self._loops.get(loop)
+        if pool is None:
+            pool = self._loops.setdefault(loop, _LoopConnections(self._size))
+        async with pool.slots:
+            for attempt in (1, 2):
+                reused = bool(pool.idle)
+                conn = pool.idle.pop() if reused else await self._connect()
+                try:
+                    cursor = await conn.execute(query, params, prepare=True)
+                    row = await cursor.fetchone()
+                except psycopg.OperationalError:
+                    conn.pgconn.finish()
+                    if reused and attempt == 1:
+                        continue
+                    raise
+                except BaseException:  # cancelled or failed mid-read: the connection's state is unknown
+                    conn.pgconn.finish()
+                    raise
+                pool.idle.append(conn)
+                return row
+        raise AssertionError("unreachable")
+
+    async def _connect(self) -> psycopg.AsyncConnection[Any]:
+        return await psycopg.AsyncConnection.connect(
+            self._conninfo, autocommit=True, connect_timeout=self._connect_timeout
+        )
+
+    def close(self) -> None:
+        """Close the idle connections (no await needed: libpq closes the socket)."""
+        for pool in list(self._loops.values()):
+            while pool.idle:
+                pool.idle.pop().pgconn.finish()
 
 
 class Database:
@@ -62,6 +162,10 @@ class Database:
 
     def __init__(self, url: str | None = None, engine: Engine | None = None) -> None:
         self.engine = engine or make_engine(url)
+        self.async_reader: AsyncReader | None = None
+        if self.engine.dialect.name == "postgresql" and self.engine.dialect.driver == "psycopg":
+            conninfo = self.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+            self.async_reader = AsyncReader(conninfo)
 
     @property
     def dialect(self) -> str:
@@ -79,5 +183,20 @@ class Database:
         with self.engine.connect().execution_options(motcua_read_only=True) as conn, conn.begin():
             yield conn
 
+    @contextmanager
+    def read_one(self) -> Iterator[Connection]:
+        """For a use case that reads with ONE statement: on PostgreSQL the connection is in autocommit, so
+        there is no BEGIN and no COMMIT round trip (a single statement sees one consistent snapshot anyway).
+        Do not run several statements that must agree with each other on it: use `read()`. SQLite: `read()`.
+        """
+        if self.engine.dialect.name != "postgresql":
+            with self.read() as conn:
+                yield conn
+            return
+        with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            yield conn
+
     def dispose(self) -> None:
+        if self.async_reader is not None:
+            self.async_reader.close()
         self.engine.dispose()
