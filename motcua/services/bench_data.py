@@ -3,7 +3,9 @@
 The reference data (168 commune-level units and their police, departments, workflows, the catalog) is loaded
 as `motcua db setup` loads it; then a year of dossiers is generated and written through the legacy import's
 bulk path (`legacy_import.import_records`: the same validation, the same COPY on PostgreSQL), so the
-generator measures and exercises the import as much as it fills the database.
+generator measures and exercises the import as much as it fills the database. Into empty dossier tables on
+PostgreSQL it is one transaction that re-creates their secondary indexes and foreign keys after the load
+(`bulk_load`): an interrupted generation leaves nothing, and the tables are locked until it commits.
 
 What the data looks like (deterministic for a given `seed`):
 - procedures: the city's catalog, popularity following Zipf's law (s = 1.1) over a seeded ranking;
@@ -162,6 +164,7 @@ def generate(
         calendar=calendar,
         batch_size=batch_size,
         on_batch=on_batch,
+        bulk_load=True,  # into empty dossier tables: indexes and foreign keys re-created after the load
     )
 
 

@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from sqlalchemy import distinct, func, select
+from sqlalchemy import distinct, func, select, text
 
 from motcua.cli.main import cli
 from motcua.domain.calendar import BusinessCalendar
@@ -18,13 +18,15 @@ from motcua.domain.clock import FixedClock
 from motcua.domain.lifecycle import Actor, ActorKind, Status
 from motcua.domain.workflow import Role
 from motcua.services import dossiers as dossier_service
+from motcua.services.audit import verify_audit
 from motcua.services.bench_data import CityGenerator, generate, zipf_weights
 from motcua.services.catalog import get_city_procedure
 from motcua.services.files import LocalBlobStore
+from motcua.services.legacy_import import import_records
 from motcua.services.runtime import Runtime
 from motcua.services.units import directory
 from motcua.store.db import Database
-from motcua.store.schema.dossiers import dossiers
+from motcua.store.schema.dossiers import dossier_events, dossiers
 from motcua.store.schema.files import dossier_files
 from motcua.store.schema.units import units
 from tests.services.test_legacy_import import city, seeded_pg_name, seeded_sqlite_file  # noqa: F401 - fixtures
@@ -140,3 +142,79 @@ def test_command_line_generates_into_the_configured_database(
     assert result.exit_code == 0, result.output
     assert '"imported": 120' in result.output
     assert _scalar(city, select(func.count()).select_from(dossiers)) == 120
+
+
+def _schema_of_dossier_tables(db: Database) -> set[tuple[str, str]]:
+    with db.read() as conn:
+        indexes = conn.execute(
+            text(
+                "SELECT tablename, indexdef FROM pg_indexes "
+                "WHERE tablename IN ('dossiers', 'dossier_events', 'dossier_files')"
+            )
+        ).all()
+        constraints = conn.execute(
+            text(
+                "SELECT conname, pg_get_constraintdef(oid) FROM pg_constraint WHERE conrelid = ANY("
+                "ARRAY['dossiers', 'dossier_events', 'dossier_files']::regclass[])"
+            )
+        ).all()
+    return {(a, b) for a, b in [*indexes, *constraints]}
+
+
+def _index_oids(db: Database) -> dict[str, int]:
+    with db.read() as conn:
+        rows = conn.execute(
+            text("SELECT indexname, indexname::regclass::oid FROM pg_indexes WHERE tablename = 'dossiers'")
+        ).all()
+    return {name: int(oid) for name, oid in rows}
+
+
+def test_a_bulk_load_into_empty_tables_puts_every_index_and_key_back(
+    city: Database,  # noqa: F811
+    clock: FixedClock,
+) -> None:
+    """PostgreSQL: the generator drops the dossier tables' secondary indexes and foreign keys for the load
+    and re-creates them in the same transaction; the audit chain stays exact."""
+    if city.dialect != "postgresql":
+        pytest.skip("the bulk load is PostgreSQL's")
+    before = _schema_of_dossier_tables(city)
+    assert len(before) > 15
+    created = _index_oids(city)
+
+    report = generate(city, dossiers=500, now=clock.now(), seed=5)
+
+    assert (report.imported, report.rejected) == (500, [])
+    assert _schema_of_dossier_tables(city) == before
+    assert _scalar(city, select(func.count()).select_from(dossier_events)) == report.events
+    rebuilt = _index_oids(city)
+    assert rebuilt["uq_dossiers_code"] == created["uq_dossiers_code"]  # kept: it finds stored codes
+    assert rebuilt["ix_dossiers_due_id"] != created["ix_dossiers_due_id"]  # built after the load
+    # Into tables that hold dossiers: batch by batch, every index maintained as in `motcua import`.
+    generate(city, dossiers=50, now=clock.now(), seed=6)
+    assert _index_oids(city) == rebuilt
+    with city.read() as conn:
+        assert verify_audit(conn).ok
+        valid = "SELECT bool_and(convalidated) FROM pg_constraint WHERE contype = 'f' AND conrelid = ANY("
+        assert conn.execute(
+            text(valid + "ARRAY['dossier_events', 'dossier_files']::regclass[])")
+        ).scalar_one()
+
+
+def test_a_failed_bulk_load_leaves_nothing(city: Database, clock: FixedClock) -> None:  # noqa: F811
+    if city.dialect != "postgresql":
+        pytest.skip("the bulk load is PostgreSQL's")
+    before = _schema_of_dossier_tables(city)
+    with city.read() as conn:
+        units = directory(conn, clock.now().date())
+        procedures = [get_city_procedure(conn, "1.001193")]
+    records = list(CityGenerator(units, procedures, now=clock.now(), seed=9).records(30))
+
+    def broken() -> Any:
+        yield from records[:20]  # the first batch is written
+        raise RuntimeError("the export broke")
+
+    with pytest.raises(RuntimeError):
+        import_records(city, broken(), now=clock.now(), source="x", batch_size=10, bulk_load=True)
+
+    assert _scalar(city, select(func.count()).select_from(dossiers)) == 0
+    assert _schema_of_dossier_tables(city) == before

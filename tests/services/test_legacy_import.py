@@ -16,18 +16,21 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
 from sqlalchemy import MetaData, func, select
 
 from motcua.cli.main import cli
 from motcua.domain.calendar import BusinessCalendar
 from motcua.domain.clock import VN_TZ, FixedClock
-from motcua.domain.errors import Conflict
+from motcua.domain.errors import Conflict, InvalidInput
+from motcua.domain.identifiers import parse_dossier_code
 from motcua.domain.lifecycle import Action, Actor, ActorKind, Channel, state_from_dict
 from motcua.domain.workflow import Role
 from motcua.services import dossiers as dossier_service
 from motcua.services.audit import audit_trail, verify_audit
 from motcua.services.files import LocalBlobStore
-from motcua.services.legacy_import import import_dossiers
+from motcua.services.legacy_import import _DossierCodes, _Rejected, import_dossiers
 from motcua.services.runtime import Runtime
 from motcua.services.seed import setup_reference_data
 from motcua.store.db import Database
@@ -355,3 +358,63 @@ def test_command_line_prints_the_summary_writes_the_report_and_exits_2_on_reject
     assert lines[0] == ["line", "code", "reason", "message"]
     assert lines[1][:3] == ["3", f"{WARD_CODE}-260223-0050", "import.missing_field"]
     assert count(city, dossiers) == 1
+
+
+def test_memoised_checks_still_reject_every_bad_row(runtime: Runtime, tmp_path: Path) -> None:
+    """The importer memoises the checks of codes, applicants and dates; a repeated bad value is rejected
+    every time, and a good agency and day do not let a bad sequence through."""
+    rows = [
+        row(60, 1),
+        row(61, 1, applicant_personal_id="07909000123"),
+        row(62, 1, applicant_personal_id="07909000123"),
+        row(63, 1, code=f"{WARD_CODE}-260223-063"),  # the day and agency of line 2, a 3-digit sequence
+        row(64, 1, code=f"{WARD_CODE}-260230-0064"),  # 30 February
+        row(65, 1, submitted_at="23/02/2026"),
+        row(66, 1, submitted_at="23/02/2026"),
+        row(67, 1),
+    ]
+    report = import_dossiers(runtime.db, write_csv(tmp_path / "export.csv", rows), now=runtime.clock.now())
+    assert report.imported == 2
+    assert [(r.line, r.reason) for r in report.rejected] == [
+        (3, "cccd.bad_length"),
+        (4, "cccd.bad_length"),
+        (5, "dossier_code.invalid"),
+        (6, "dossier_code.invalid"),
+        (7, "import.bad_datetime"),
+        (8, "import.bad_datetime"),
+    ]
+
+
+_AGENCIES = st.sampled_from([WARD_CODE, "000.00.29.G01", "abc", "A-B", "", "068.00.70.H29 "])
+_YYMMDD = st.sampled_from(["260223", "260230", "991231", "26022", "2602231", "26O223", "٢٦٠٢٢٣"])
+_SEQ = st.one_of(st.from_regex(r"[0-9]{1,6}", fullmatch=True), st.sampled_from(["١٢٣٤", "12a4", ""]))
+
+
+@given(st.lists(st.tuples(_AGENCIES, _YYMMDD, _SEQ), max_size=30))
+def test_the_code_memo_agrees_with_parse_dossier_code(parts: list[tuple[str, str, str]]) -> None:
+    memo = _DossierCodes()
+    for agency, yymmdd, seq in parts:
+        code = f"{agency}-{yymmdd}-{seq}".strip()
+        try:
+            parsed = parse_dossier_code(code)
+            expected: tuple[str, Any, int] | str = (parsed.agency_code, parsed.day, parsed.seq)
+        except InvalidInput as exc:
+            expected = exc.code
+        try:
+            got: tuple[str, Any, int] | str = memo.parse(code)
+        except _Rejected as exc:
+            got = exc.reason
+        assert got == expected, code
+
+
+def test_form_data_must_be_strict_json(runtime: Runtime, tmp_path: Path) -> None:
+    """NaN and Infinity are not JSON: such a row is rejected (PostgreSQL's jsonb could not store it)."""
+    export = tmp_path / "export.csv"
+    with export.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=[*HEADER, "form_data"])
+        writer.writeheader()
+        writer.writerow(row(70, 1, form_data='{"ho_ten": "An", "can_nang": NaN}'))
+        writer.writerow(row(71, 1, form_data='{"ho_ten": "An", "can_nang": 3.2}'))
+    report = import_dossiers(runtime.db, export, now=runtime.clock.now())
+    assert report.imported == 1
+    assert [(r.line, r.reason) for r in report.rejected] == [(2, "import.bad_form_data")]
