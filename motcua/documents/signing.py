@@ -18,6 +18,7 @@ from pyhanko.sign.timestamps.common_utils import TimestampRequestError
 from pyhanko.stamp.base import BaseStamp, BaseStampStyle
 
 from motcua.documents.pki import UnitSigner
+from motcua.documents.run_sync import off_running_loop
 from motcua.domain.clock import require_aware, to_vn
 from motcua.domain.errors import Conflict
 
@@ -120,7 +121,7 @@ def sign_pdf(
     output = io.BytesIO()
     reserved = RESERVED_BYTES_WITH_TIMESTAMP if timestamper else RESERVED_BYTES
     try:
-        signer.sign_pdf(writer, output=output, bytes_reserved=reserved)
+        off_running_loop(lambda: signer.sign_pdf(writer, output=output, bytes_reserved=reserved))
     except TimestampRequestError as exc:
         raise SigningFailed(
             "documents.tsa_unavailable",

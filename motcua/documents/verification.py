@@ -20,6 +20,7 @@ from pyhanko.sign.validation.status import PdfSignatureStatus, SignatureCoverage
 from pyhanko_certvalidator import ValidationContext
 
 from motcua.documents.pki import cert_fingerprint
+from motcua.documents.run_sync import off_running_loop
 from motcua.domain.clock import to_vn
 
 log = logging.getLogger("motcua.documents")
@@ -114,10 +115,12 @@ def _report(data: bytes, sig: EmbeddedPdfSignature, roots: list[asn1_x509.Certif
         "signed_revision_sha256": hashlib.sha256(data[:revision_end]).hexdigest(),
     }
     try:
-        status = validate_pdf_signature(
-            sig,
-            signer_validation_context=_validation_context(roots),
-            ts_validation_context=_validation_context(roots),
+        status = off_running_loop(
+            lambda: validate_pdf_signature(
+                sig,
+                signer_validation_context=_validation_context(roots),
+                ts_validation_context=_validation_context(roots),
+            )
         )
     except (SignatureValidationError, PdfError, ValueError, KeyError) as exc:
         log.info("signature could not be validated: %s", exc)

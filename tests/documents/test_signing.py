@@ -4,9 +4,11 @@ RFC 3161 timestamps from a local timestamp authority."""
 
 from __future__ import annotations
 
+import asyncio
 import io
 import multiprocessing
 import stat
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -136,6 +138,21 @@ def test_a_signed_document_is_intact_valid_and_trusted(
     assert signature.signing_time == AT  # motcua's clock, not the machine's
     assert signature.timestamp is None
     assert result.claimed_document_id == "TestDoc"
+
+
+def test_signing_and_verifying_work_on_a_thread_whose_event_loop_is_running(
+    pki: LocalPki, receipt: tuple[bytes, SignatureBox]
+) -> None:
+    """An async handler, or a process driving Playwright's sync API, has a running loop on its thread; pyHanko's
+    sync calls wrap asyncio.run and failed there ("cannot be called from a running event loop")."""
+
+    async def inside_a_running_loop() -> tuple[bool, bool]:
+        result = verify_pdf(_signed(pki, receipt), pki.trust_roots())
+        return result.valid, result.trusted
+
+    # On a thread of its own: the test process may itself hold a running loop (Playwright's sync API).
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        assert pool.submit(asyncio.run, inside_a_running_loop()).result() == (True, True)
 
 
 def test_a_signature_from_another_ca_is_valid_but_not_trusted(
