@@ -291,6 +291,7 @@ def set_online_level(rt: Runtime, actor: Actor, code: str, level: str) -> dict[s
             unit_id=actor.unit_id,
             data={"from": row.online, "to": wanted.value, "version": version},
         )
+    rt.forget_catalog()  # this process files under the new level at once; others within seconds
     return {"code": code, "online": wanted.value, "version": version, "changed": True}
 
 
