@@ -137,6 +137,21 @@ def test_the_submission_caches_follow_forget_catalog(api: DossierApi, runtime: R
         assert len(seen) == 2
 
 
+def test_an_online_level_change_applies_at_once_to_submissions_in_the_same_process(
+    api: DossierApi, runtime: Runtime
+) -> None:
+    """The city admin withdraws online filing of a procedure: the next online submission in this process is
+    refused, although the procedure had just been cached by a submission."""
+    from motcua.services.admin import set_online_level
+
+    api.submit("congdan")  # fills the cache
+    with runtime.db.read() as conn:
+        admin = actor_from_row(get_user(conn, "tp.quantri") or {})
+    assert set_online_level(runtime, admin, KHAI_SINH, "khong")["changed"] is True
+    refused = api.submit("congdan", expect=400)
+    assert refused["error"]["code"] == "dossier.not_online"
+
+
 def test_an_idle_pooled_connection_that_died_is_replaced(seeded_db: Database, monkeypatch: Any) -> None:
     """The pool pings a connection idle for longer than PING_AFTER_IDLE_SECONDS and swaps a dead one for a
     new one: after the server dropped it (a database restart), the next request does not fail."""
