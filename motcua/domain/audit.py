@@ -15,14 +15,17 @@ from __future__ import annotations
 
 import hashlib
 import json
+import unicodedata
 import zlib
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime
-from typing import Literal
+from typing import Literal, cast
 
 from motcua.domain.clock import require_aware
 from motcua.domain.text import nfc
+
+_normalize = unicodedata.normalize  # `nfc` without the call, in the per-entry walk
 
 GENESIS_HASH = "0" * 64
 """The `prev_hash` of the first entry of every chain, and the hash of an empty chain's head."""
@@ -68,10 +71,13 @@ class Problem:
         return self.message
 
 
-def seal(chain: int, seq: int, prev_hash: str, fields: Mapping[str, object]) -> ChainEntry:
-    """A new entry: `fields` (stored form, see `jsonable`) at `seq` of `chain`, hashed onto `prev_hash`."""
+def seal(
+    chain: int, seq: int, prev_hash: str, fields: Mapping[str, object], *, stored: bool = False
+) -> ChainEntry:
+    """A new entry: `fields` (stored form, see `jsonable`) at `seq` of `chain`, hashed onto `prev_hash`.
+    `stored`: `fields` is already `jsonable`'s output but for top-level instants (see `canonical_stored`)."""
     draft = ChainEntry(chain=chain, seq=seq, prev_hash=prev_hash, hash="", fields=fields)
-    return replace(draft, hash=entry_hash(prev_hash, draft.hashed_fields()))
+    return replace(draft, hash=entry_hash(prev_hash, draft.hashed_fields(), stored=stored))
 
 
 def chain_for(object_id: str, chains: int) -> int:
@@ -85,6 +91,17 @@ def jsonable(value: object) -> object:
     Floats are refused: PostgreSQL's JSONB may write them back differently (1e16 → 10000000000000000),
     which would make an intact entry look changed. Store amounts as int or str.
     """
+    # Exact types first (the bulk of every entry), each handled as the general rules below would.
+    kind = type(value)
+    if kind is str:
+        return _normalize("NFC", cast(str, value))
+    if kind is dict:
+        return {
+            _normalize("NFC", key) if type(key) is str else _key(key): jsonable(item)
+            for key, item in cast(dict[object, object], value).items()
+        }
+    if kind is list:
+        return [jsonable(item) for item in cast(list[object], value)]
     if value is None or isinstance(value, bool | int):
         return value
     if isinstance(value, str):
@@ -107,9 +124,22 @@ def canonical(fields: Mapping[str, object]) -> bytes:
     return json.dumps(jsonable(fields), sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
 
 
-def entry_hash(prev_hash: str, fields: Mapping[str, object]) -> str:
-    """Hex SHA-256 over the previous entry's hash and the canonical fields."""
-    return hashlib.sha256(prev_hash.encode("ascii") + canonical(fields)).hexdigest()
+def canonical_stored(fields: Mapping[str, object]) -> bytes:
+    """`canonical(fields)` when `fields` is already in stored form — its keys NFC `str` and every value
+    `jsonable`'s output — except top-level instants and dates, which are converted here: the same bytes,
+    without walking the values a second time (the audit append builds its fields with `jsonable` once)."""
+    top = {
+        key: jsonable(value) if isinstance(value, date) else value  # datetime is a date
+        for key, value in fields.items()
+    }
+    return json.dumps(top, sort_keys=True, ensure_ascii=False, separators=(",", ":")).encode()
+
+
+def entry_hash(prev_hash: str, fields: Mapping[str, object], *, stored: bool = False) -> str:
+    """Hex SHA-256 over the previous entry's hash and the canonical fields (`stored`: `fields` is in the
+    form `canonical_stored` takes, so it is not walked again; the bytes hashed are the same)."""
+    text = canonical_stored(fields) if stored else canonical(fields)
+    return hashlib.sha256(prev_hash.encode("ascii") + text).hexdigest()
 
 
 @dataclass

@@ -18,7 +18,7 @@ from motcua.domain.audit import (
     ChainEntry,
     ChainHead,
     Problem,
-    canonical,
+    canonical_stored,
     chain_for,
     jsonable,
     seal,
@@ -80,7 +80,7 @@ def append_audit(
             return entry_id
         chain = _transaction_chain(conn, str(fields["object_id"]))  # the heads may have been recreated
     head = _lock_head(conn, chain)
-    entry = seal(chain, head.seq + 1, head.hash, fields)
+    entry = seal(chain, head.seq + 1, head.hash, fields, stored=True)
     stored = {"chain": chain, "seq": entry.seq, "prev_hash": entry.prev_hash, "hash": entry.hash, **fields}
     entry_id = conn.execute(insert(audit_log).values(stored).returning(audit_log.c.id)).scalar_one()
     conn.execute(
@@ -164,14 +164,14 @@ def _audit_fields(
         "object_type": jsonable(object_type),
         "object_id": jsonable(str(object_id)),
         "unit_id": jsonable(unit_id),
-        "data": jsonable(dict(data)),
+        "data": jsonable(data),  # a new dict: the fields are walked once, here
     }
 
 
 def _one_statement_params(chain: int, fields: Mapping[str, Any], prefix: str = "") -> dict[str, Any] | None:
     """The parameters of the one-statement append, or None when the canonical text cannot be split around
     the sequence number (then: three statements)."""
-    text_bytes = canonical({**fields, "chain": chain, "seq": _SEQ_MARK})
+    text_bytes = canonical_stored({**fields, "chain": chain, "seq": _SEQ_MARK})  # fields: `_audit_fields`
     mark = f'"seq":{_SEQ_MARK}'.encode()
     if text_bytes.count(mark) != 1:
         return None

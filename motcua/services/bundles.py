@@ -13,16 +13,17 @@
 from __future__ import annotations
 
 import uuid
+import weakref
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, Engine, RowMapping, bindparam, select, update
 
 from motcua.domain.errors import DomainError, Forbidden, InvalidInput, NotFound
-from motcua.domain.lifecycle import TERMINAL, Actor, ActorKind, Channel, Status
+from motcua.domain.lifecycle import TERMINAL, Action, Actor, ActorKind, Channel, Status
 from motcua.domain.registry import (
     BUNDLES,
     BundleDefinition,
@@ -374,17 +375,68 @@ def _part_done(status: str, dossier_status: int | None) -> bool:
 # ------------------------------------------------------------------ reacting to the dossiers' events
 
 
+# Which dossiers can be bundle parts, decided without a query where possible (the hook runs on every event):
+# * a dossier is linked to its part in the transaction that submits it, AFTER the submission (`create_bundle`,
+#   `_do_part`): on the submission's own events it is never a part yet, and after that it never changes;
+# * only dossiers of the procedures named by a bundle part can be parts (`BUNDLES`, fixed in the code);
+# * a dossier found NOT to be a part, by a transaction other than the one that submitted it, is remembered per
+#   process and per database engine (bounded: cleared when full). Staleness rule: none — the answer is fixed
+#   once the submission has committed, and dossiers are never deleted. Answers found inside the submitting
+#   transaction are not remembered (it may roll back, and SQLite may then give the id to another dossier).
+_PART_PROCEDURES = frozenset(
+    part.procedure_code
+    for definition in BUNDLES.values()
+    for part in definition.parts
+    if part.procedure_code is not None
+)
+_NOT_PARTS_MAX = 20_000
+_not_parts: weakref.WeakKeyDictionary[Engine, set[int]] = weakref.WeakKeyDictionary()
+# In conn.info: (the current transaction, the ids of the dossiers it submitted).
+_SUBMITTED_HERE_KEY = "motcua.bundles.submitted"
+
+
+def _submitted_here(conn: Connection) -> set[int]:
+    """The dossiers the current transaction submitted (their event hooks ran in it)."""
+    transaction = conn.get_transaction()
+    held = conn.info.get(_SUBMITTED_HERE_KEY)
+    if held is None or held[0] is not transaction:
+        held = (transaction, set())
+        conn.info[_SUBMITTED_HERE_KEY] = held
+    ids: set[int] = held[1]
+    return ids
+
+
+_PART_OF_DOSSIER = select(bundle_parts).where(bundle_parts.c.dossier_id == bindparam("dossier_id"))
+
+
+def _bundle_part(ctx: EventContext) -> RowMapping | None:
+    """The bundle part whose dossier this is, or None (see the rules above); not for a submission event."""
+    conn = ctx.conn
+    if ctx.state.procedure_code not in _PART_PROCEDURES:
+        return None
+    known = _not_parts.get(conn.engine)
+    if known is not None and ctx.dossier_id in known:
+        return None
+    part = conn.execute(_PART_OF_DOSSIER, {"dossier_id": ctx.dossier_id}).mappings().first()
+    if part is None and ctx.dossier_id not in _submitted_here(conn):
+        if known is None:
+            known = _not_parts.setdefault(conn.engine, set())
+        if len(known) >= _NOT_PARTS_MAX:
+            known.clear()
+        known.add(ctx.dossier_id)
+    return part
+
+
 def dossier_event_hook(ctx: EventContext) -> None:
     """The gateway's event hook: record a prefill on submission, move bundles on their dossiers' changes."""
     link_prefill(ctx)
+    if ctx.event.type is Action.SUBMIT:  # not a part yet: a dossier is linked after its submission
+        _submitted_here(ctx.conn).add(ctx.dossier_id)
+        return
     if "status" not in ctx.event.changes:
         return
     conn = ctx.conn
-    part = (
-        conn.execute(select(bundle_parts).where(bundle_parts.c.dossier_id == ctx.dossier_id))
-        .mappings()
-        .first()
-    )
+    part = _bundle_part(ctx)
     if part is None:
         return
     definition = BUNDLES[BundleKind(_bundle_kind(conn, part["bundle_id"]))]

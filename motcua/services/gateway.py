@@ -25,7 +25,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Connection, insert, or_, select, update
+from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from motcua.domain.audit import GENESIS_HASH, ChainEntry, ChainHead, chain_for, jsonable, seal, verify_chain
@@ -600,22 +600,30 @@ def _source_view(item: Fetch) -> dict[str, Any]:
 # ------------------------------------------------------------------ the prefill becomes part of the dossier
 
 
+# Built once (the hook runs on every submission): the submitter's latest unused prefill for a procedure.
+_LATEST_PREFILL = (
+    select(registry_prefills)
+    .where(
+        registry_prefills.c.user_id == bindparam("user_id"),
+        registry_prefills.c.procedure_code == bindparam("procedure_code"),
+        registry_prefills.c.dossier_id.is_(None),
+        registry_prefills.c.expires_at > bindparam("at", type_=registry_prefills.c.expires_at.type),
+    )
+    .order_by(registry_prefills.c.created_at.desc())
+    .limit(1)
+)
+
+
 def link_prefill(ctx: EventContext) -> None:
     """On submission: record the submitter's latest unused prefill for this procedure on the new dossier."""
     if ctx.event.type is not Action.SUBMIT:
         return
+    if ctx.actor.kind not in (ActorKind.CITIZEN, ActorKind.BUSINESS):
+        return  # only these have prefills (`prefill` refuses others) and an account's kind never changes
     conn, state, at = ctx.conn, ctx.state, ctx.event.at
     row = (
         conn.execute(
-            select(registry_prefills)
-            .where(
-                registry_prefills.c.user_id == ctx.actor.id,
-                registry_prefills.c.procedure_code == state.procedure_code,
-                registry_prefills.c.dossier_id.is_(None),
-                registry_prefills.c.expires_at > at,
-            )
-            .order_by(registry_prefills.c.created_at.desc())
-            .limit(1)
+            _LATEST_PREFILL, {"user_id": ctx.actor.id, "procedure_code": state.procedure_code, "at": at}
         )
         .mappings()
         .first()

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import hashlib
+import json
 import unicodedata
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from datetime import UTC, date, datetime
 
@@ -18,8 +19,10 @@ from motcua.domain.audit import (
     ChainHead,
     Problem,
     canonical,
+    canonical_stored,
     chain_for,
     entry_hash,
+    jsonable,
     seal,
     verify_chain,
 )
@@ -264,3 +267,72 @@ def test_any_single_tampering_is_detected_where_it_happened(
     assert problems, f"{mutation.__name__} was not detected"
     assert {(problem.chain, problem.seq) for problem in problems} & where
     assert all(problem.message.startswith("Chuỗi ") for problem in problems)
+
+
+# ---------------------------------------------------------------- the append's one walk (issue #6)
+
+_TEXT = st.text(
+    alphabet=st.sampled_from('aăâeêoôơuưy AĐ\u0301\u0300\u0303\u0323\u0309"\\\n\x01é€😀'), max_size=12
+)
+_INSTANTS = st.datetimes(
+    min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(VN_TZ)
+) | st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2200, 1, 1), timezones=st.just(UTC))
+_LEAVES = st.none() | st.booleans() | st.integers(min_value=-(2**70), max_value=2**70) | _TEXT | _INSTANTS
+_LEAVES = _LEAVES | st.dates()
+_VALUES = st.recursive(
+    _LEAVES,
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.tuples(inner, inner) | st.dictionaries(_TEXT, inner, max_size=4)
+    ),
+    max_leaves=12,
+)
+
+
+@given(
+    at=_INSTANTS,
+    actor=_TEXT,
+    unit=st.none() | _TEXT,
+    data=st.dictionaries(_TEXT, _VALUES, max_size=5),
+    seq=st.integers(min_value=1, max_value=10**9),
+)
+def test_the_stored_form_hashes_the_same_bytes(
+    at: datetime, actor: str, unit: str | None, data: dict[str, object], seq: int
+) -> None:
+    """`canonical_stored` of the fields as the append builds them (each value through `jsonable` once, the
+    instant kept for its column) is byte for byte `canonical` of the raw fields: the hash does not change."""
+    raw: dict[str, object] = {"at": at, "actor_id": actor, "unit_id": unit, "data": data}
+    stored = {key: value if key == "at" else jsonable(value) for key, value in raw.items()}
+    assert canonical_stored({**stored, "chain": 3, "seq": seq}) == canonical({**raw, "chain": 3, "seq": seq})
+    assert entry_hash(GENESIS_HASH, stored, stored=True) == entry_hash(GENESIS_HASH, raw)
+    sealed = seal(3, seq, GENESIS_HASH, stored, stored=True)
+    assert sealed.hash == seal(3, seq, GENESIS_HASH, raw).hash
+
+
+def _reference_jsonable(value: object) -> object:
+    """`jsonable` as it was before its exact-type fast paths (issue #6): the stored form must not change."""
+    if value is None or isinstance(value, bool | int):
+        return value
+    if isinstance(value, str):
+        return unicodedata.normalize("NFC", value)
+    if isinstance(value, datetime):
+        return value.astimezone(UTC).isoformat(timespec="microseconds")
+    if isinstance(value, date):
+        return value.isoformat()
+    if isinstance(value, Mapping):
+        return {unicodedata.normalize("NFC", key): _reference_jsonable(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return [_reference_jsonable(item) for item in value]
+    raise TypeError(type(value).__name__)
+
+
+@given(st.dictionaries(_TEXT, _VALUES, max_size=6))
+def test_the_stored_form_is_what_it_was(data: dict[str, object]) -> None:
+    stored = jsonable(data)
+    assert stored == _reference_jsonable(data)
+    assert json.dumps(stored, sort_keys=True) == json.dumps(_reference_jsonable(data), sort_keys=True)
+
+
+@pytest.mark.parametrize("bad", [{1: "x"}, [{"a": 1.5}], {"a": {"b": object()}}])
+def test_the_fast_paths_refuse_what_the_rules_refuse(bad: object) -> None:
+    with pytest.raises(TypeError):
+        jsonable(bad)

@@ -11,12 +11,13 @@ from sqlalchemy import func, select
 
 from motcua.domain.identifiers import parse_cccd
 from motcua.integrations.gateway import Gateway
-from motcua.services.bundles import run_bundle_jobs
+from motcua.services.bundles import _PART_PROCEDURES, run_bundle_jobs
 from motcua.services.gateway import verify_exchange_log
 from motcua.services.runtime import Runtime
 from motcua.store.schema.dossiers import dossiers
 from motcua.store.schema.integrations import bundles, registry_exchanges
 from tests.api.conftest import KHAI_SINH, WARD, DossierApi, assert_error
+from tests.api.test_hot_path import statements
 from tests.integrations.conftest import CONGDAN, CONGDAN2, MOTHER, Sandbox
 
 WARD_POLICE = "cong-an-phuong-sai-gon"
@@ -226,3 +227,52 @@ def test_mistakes_in_any_part_are_reported_at_submission_and_nothing_is_filed(gw
         assert conn.execute(select(func.count()).select_from(bundles)).scalar_one() == 0
     officer = {"kind": "khai-sinh-thuong-tru-bhyt", "receiving_unit_id": WARD, "parts": _birth_parts(gw_api)}
     gw_api.call("POST", "/api/v1/bundles", "sg.tiepnhan", json=officer, expect=403)
+
+
+# ------------------------------------------------------------------ the event hook's cost (issue #6)
+
+
+def _part_lookups(seen: list[str]) -> int:
+    return sum("FROM bundle_parts" in statement for statement in seen)
+
+
+def test_the_hook_looks_a_dossier_up_once_and_still_moves_the_bundles(
+    gw_api: DossierApi, gw_runtime: Runtime, gateway: Gateway
+) -> None:
+    """A plain birth registration (a bundle lead's procedure) is looked up in the bundle parts once: not on
+    its submission (a dossier is linked after it), then remembered as no part. A desk filing, accepted in
+    the transaction that submits it, is not remembered from that transaction. Bundles filed in between
+    still advance, and dossiers of other procedures are never looked up."""
+    with statements(gw_api.db) as seen:
+        plain = gw_api.submit("congdan")["code"]
+    assert _part_lookups(seen) == 0
+    with statements(gw_api.db) as seen:
+        _resolve(gw_api, plain, "sg.tiepnhan", "sg.xuly", "sg.pheduyet")
+        gw_api.act("sg.traketqua", plain, "return_result", method="desk")
+    assert _part_lookups(seen) == 1
+
+    walk_in = {"full_name": "Lê Thị Mai", "personal_id": "079185012345"}
+    with statements(gw_api.db) as seen:
+        desk = gw_api.submit("sg.tiepnhan", channel="desk", applicant=walk_in)["code"]  # submit + accept
+    assert _part_lookups(seen) == 1
+    with statements(gw_api.db) as seen:
+        gw_api.act("sg.xuly", desk, "forward")
+        gw_api.act("sg.pheduyet", desk, "approve")
+    assert _part_lookups(seen) == 1  # looked up again once, outside the submitting transaction
+
+    bundle = _file(gw_api, "khai-sinh-thuong-tru-bhyt", _birth_parts(gw_api))
+    lead = _parts(bundle)["khai_sinh"]["dossier"]["code"]
+    _resolve(gw_api, lead, "sg.tiepnhan", "sg.xuly", "sg.pheduyet")
+    assert run_bundle_jobs(gw_runtime, gateway=gateway) == 1
+    parts = _parts(gw_api.call("GET", f"/api/v1/bundles/{bundle['id']}", "congdan", expect=200))
+    assert parts["thuong_tru"]["dossier"] is not None and parts["the_bhyt"]["status"]["code"] == "done"
+    residence = parts["thuong_tru"]["dossier"]["code"]
+    with statements(gw_api.db) as seen:
+        gw_api.act("ca.saigon", residence, "accept")  # a dependent part: looked up, its bundle refreshed
+    assert _part_lookups(seen) >= 1
+
+    assert {KHAI_SINH, KHAI_TU, "1.004222", "1.003197"} == _PART_PROCEDURES
+    with statements(gw_api.db) as seen:
+        temporary = gw_api.submit("congdan", "1.004194", WARD_POLICE)["code"]  # Đăng ký tạm trú: no bundle
+        gw_api.act("ca.saigon", temporary, "accept")
+    assert _part_lookups(seen) == 0
