@@ -8,6 +8,7 @@ import signal
 import sys
 import traceback
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 from bench import report, suites
@@ -40,6 +41,12 @@ def main(argv: list[str] | None = None) -> int:
         "--note", default="", help="a remark recorded with every result (e.g. the machine's state)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, SQLite files)")
+    parser.add_argument(
+        "--city",
+        type=Path,
+        help="keep the PostgreSQL cluster and its generated city in this directory, and reuse a city of the "
+        "same size found there (the 10M city takes ~1 hour to generate)",
+    )
     args = parser.parse_args(argv)
     # A stopped run (Ctrl-C, `timeout`, SIGTERM) still stops its PostgreSQL cluster and server.
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(143))
@@ -58,7 +65,12 @@ def main(argv: list[str] | None = None) -> int:
     )
     run.note = args.note
     ctx = suites.Context(
-        scale=scale, run=run, workers=args.workers, client=args.client, workdir=suites.scratch_dir()
+        scale=scale,
+        run=run,
+        workers=args.workers,
+        client=args.client,
+        workdir=suites.scratch_dir(),
+        city_dir=args.city.resolve() if args.city else None,
     )
     ctx.log(f"scale {scale.name}, benchmarks {', '.join(selected)}, load average {report.load_average()}")
     failures = 0

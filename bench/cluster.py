@@ -8,8 +8,10 @@ application are measured under the same settings, so their ratio is fair.
 
 from __future__ import annotations
 
+import atexit
 import os
 import re
+import shutil
 import subprocess
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -57,6 +59,33 @@ class ServerSettings:
 
 class _BenchCluster(pg._Cluster):
     settings: ServerSettings = ServerSettings()
+    keep: bool = False  # a kept cluster (`--city DIR`) is stopped cleanly and its files stay
+
+    @classmethod
+    def start_in(cls, bindir: Path, root: Path) -> _BenchCluster:
+        """Start the cluster kept in `root` (initdb first if `root` holds none yet); `stop()` keeps it."""
+        user = pg._server_user()
+        root.mkdir(parents=True, exist_ok=True)
+        cluster = cls(bindir=bindir, root=root, user=user)
+        cluster.keep = True
+        if user:
+            shutil.chown(root, user=user)
+        if not (cluster.datadir / "PG_VERSION").exists():
+            cluster._initdb()
+        (cluster.datadir / "postmaster.pid").unlink(missing_ok=True)  # a run killed earlier
+        cluster.port = pg._free_port()
+        if not cluster._pg_ctl_start():
+            raise RuntimeError(f"PostgreSQL did not start in {root}:\n{cluster._log_tail()}")
+        atexit.register(cluster.stop)
+        return cluster
+
+    def stop(self) -> None:
+        if not self.keep:
+            super().stop()
+            return
+        if not self.stopped:
+            self.stopped = True
+            self._pg_ctl("-m", "fast", "-w", "-t", "600", "stop")
 
     def _pg_ctl_start(self) -> bool:
         options = f"-k {self.root} -p {self.port} {self.settings.options()}"
@@ -117,15 +146,16 @@ class BenchServer:
         self.server.stop()
 
 
-def start(settings: ServerSettings | None = None) -> BenchServer:
-    """Start a private cluster with `settings` (raises `tests.pg.PostgresUnavailable` without binaries)."""
+def start(settings: ServerSettings | None = None, keep_in: Path | None = None) -> BenchServer:
+    """Start a private cluster with `settings` (raises `tests.pg.PostgresUnavailable` without binaries);
+    with `keep_in`, the cluster kept in that directory (created there the first time)."""
     bindir = pg.find_bindir()
     if bindir is None:
         raise pg.PostgresUnavailable("PostgreSQL binaries not found (Debian: apt-get install postgresql)")
     cluster_class: type[_BenchCluster] = type(
         "Cluster", (_BenchCluster,), {"settings": settings or ServerSettings()}
     )
-    cluster = cluster_class.start(bindir)
+    cluster = cluster_class.start_in(bindir, keep_in) if keep_in else cluster_class.start(bindir)
     url = URL.create("postgresql+psycopg", username="postgres", host="127.0.0.1", port=cluster.port)
     server = pg.PgServer(admin_url=url.set(database="postgres"), cluster=cluster, name_prefix="bench")
     return BenchServer(server=server, bindir=bindir, settings=settings or ServerSettings())
@@ -139,6 +169,7 @@ def pgbench_ceilings(
     server: BenchServer, *, clients: int, seconds: int, scale: int = 10
 ) -> dict[str, object]:
     """TPC-B-like and select-only TPS on the benchmark cluster, with `clients` connections and 2 threads."""
+    server.server.drop_database("pgbench")  # a kept cluster has the previous run's
     server.create_database("pgbench")
     server.pgbench("-i", "-q", "-s", str(scale))
     results: dict[str, object] = {"scale": scale, "clients": clients, "seconds": seconds}

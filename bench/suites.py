@@ -115,6 +115,7 @@ class Context:
     workdir: Path
     server: pgcluster.BenchServer | None = None
     city_url: str | None = None
+    city_dir: Path | None = None  # `--city DIR`: the cluster and its generated city are kept there
 
     def log(self, message: str) -> None:
         print(f"[bench {datetime.now(VN_TZ):%H:%M:%S}] {message}", flush=True)
@@ -127,7 +128,7 @@ def start_cluster(ctx: Context) -> None:
     settings = pgcluster.ServerSettings(
         shared_buffers=ctx.scale.shared_buffers, max_wal_size=ctx.scale.max_wal_size
     )
-    ctx.server = pgcluster.start(settings)
+    ctx.server = pgcluster.start(settings, keep_in=ctx.city_dir)
     ctx.run.versions["postgresql"] = ctx.server.version()
     ctx.run.postgresql_settings = settings.as_dict()
     ctx.log(f"PostgreSQL cluster on port {ctx.server.port}: {ctx.run.versions['postgresql']}")
@@ -143,8 +144,24 @@ def pgbench_ceilings(ctx: Context) -> None:
 
 
 def build_city(ctx: Context) -> dict[str, Any]:
-    """The PostgreSQL city: migrations, reference data, demo accounts, N generated dossiers, ANALYZE."""
+    """The PostgreSQL city: migrations, reference data, demo accounts, N generated dossiers, ANALYZE.
+    With `--city DIR`, a city of the same size generated there by an earlier run is reused (migrated to
+    head, analysed); its generation figures are the earlier run's, marked `reused_from`."""
     assert ctx.server is not None
+    record = ctx.city_dir / "city.json" if ctx.city_dir else None
+    if record is not None and record.exists():
+        kept = json.loads(record.read_text())
+        if kept["dossiers"] == ctx.scale.dossiers:
+            ctx.log(f"reusing the city of {kept['dossiers']:,} dossiers kept in {ctx.city_dir}")
+            ctx.city_url = ctx.server.url("city")
+            upgrade(ctx.city_url)
+            _analyze(ctx.city_url)
+            return kept | {"reused_from": str(ctx.city_dir)}
+        ctx.log(
+            f"the kept city has {kept['dossiers']:,} dossiers, not {ctx.scale.dossiers:,}: generating anew"
+        )
+        record.unlink()
+    ctx.server.server.drop_database("city")  # a kept cluster's unfinished city
     url = ctx.server.create_database("city")
     upgrade(url)
     db = Database(url)
@@ -164,7 +181,7 @@ def build_city(ctx: Context) -> dict[str, Any]:
     finally:
         db.dispose()
     ctx.city_url = url
-    return {
+    city = {
         "dossiers": result.imported,
         "events": result.events,
         "documents": result.documents,
@@ -172,7 +189,20 @@ def build_city(ctx: Context) -> dict[str, Any]:
         "seconds": round(generated, 1),
         "dossiers_per_second": round(result.imported / generated),
         "database_size": size,
+        "generated_at": now.isoformat(),
     }
+    if record is not None:
+        record.write_text(json.dumps(city, indent=1))
+    return city
+
+
+def _analyze(url: str) -> None:
+    db = Database(url)
+    try:
+        with db.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
+            conn.execute(text("ANALYZE"))
+    finally:
+        db.dispose()
 
 
 def _progress(ctx: Context, total: int, started: float) -> Callable[[Any], None]:
