@@ -48,13 +48,20 @@ class RawClient:
         self.writer: asyncio.StreamWriter | None = None
 
     async def request(
-        self, method: str, path: str, body: bytes | None = None, token: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        token: str | None = None,
+        cookie: str | None = None,
     ) -> tuple[int, bytes]:
         if self.writer is None:
             self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
         head = f"{method} {path} HTTP/1.1\r\nHost: {HOST}\r\n"
         if token:
             head += f"Authorization: Bearer {token}\r\n"
+        if cookie:
+            head += f"Cookie: {cookie}\r\n"
         if body is not None:
             head += f"Content-Type: application/json\r\nContent-Length: {len(body)}\r\n"
         self.writer.write((head + "\r\n").encode() + (body or b""))
@@ -109,11 +116,18 @@ class HttpxClient:
         self.client = httpx.AsyncClient(base_url=f"http://{HOST}:{port}", timeout=REQUEST_TIMEOUT)
 
     async def request(
-        self, method: str, path: str, body: bytes | None = None, token: str | None = None
+        self,
+        method: str,
+        path: str,
+        body: bytes | None = None,
+        token: str | None = None,
+        cookie: str | None = None,
     ) -> tuple[int, bytes]:
         headers = {"content-type": "application/json"} if body is not None else {}
         if token:
             headers["authorization"] = f"Bearer {token}"
+        if cookie:
+            headers["cookie"] = cookie
         response = await self.client.request(method, path, content=body, headers=headers)
         return response.status_code, response.content
 
@@ -222,11 +236,12 @@ async def timed(
     path: str,
     body: Any = None,
     token: str | None = None,
+    cookie: str | None = None,
 ) -> tuple[int, bytes] | None:
     data = None if body is None else json.dumps(body, ensure_ascii=False).encode()
     started = time.perf_counter()
     try:
-        status, content = await client.request(method, path, data, token)
+        status, content = await client.request(method, path, data, token, cookie)
     except Exception as exc:  # a timeout or a dropped connection is an error of the run, not a crash
         recorder.error(kind, f"{type(exc).__name__}: {exc}")
         return None
@@ -303,12 +318,13 @@ def tracking_operation(codes: Sequence[str], seed: int = 1) -> Callable[[Client,
 
 
 def get_operation(
-    kind: str, paths: Sequence[str], token: str | None, seed: int = 1
+    kind: str, paths: Sequence[str], token: str | None, seed: int = 1, cookie: str | None = None
 ) -> Callable[[Client, Recorder], Awaitable[None]]:
+    """GETs of paths drawn at random, with a bearer token (API) or a `Cookie` header (pages)."""
     rng = random.Random(seed)
 
     async def operation(client: Client, recorder: Recorder) -> None:
-        await timed(client, recorder, kind, "GET", rng.choice(paths), token=token)
+        await timed(client, recorder, kind, "GET", rng.choice(paths), token=token, cookie=cookie)
 
     return operation
 

@@ -8,7 +8,8 @@ import json
 import shutil
 import tempfile
 import time
-from collections.abc import Callable, Iterator
+import urllib.request
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,12 +23,13 @@ from bench import loadgen, report
 from bench.server import Server, cpu_seconds, rss_mb, serve
 from motcua.domain.clock import VN_TZ, SystemClock
 from motcua.domain.workflow import Role
-from motcua.services import bench_data
+from motcua.services import bench_data, identity
 from motcua.services.legacy_import import import_dossiers
 from motcua.services.seed import DEMO_PASSWORD, ensure_demo_accounts, setup_reference_data
 from motcua.store import migrate
 from motcua.store.db import Database
 from motcua.store.schema.dossiers import dossiers
+from motcua.web.auth import SESSION_COOKIE
 
 KHAI_SINH = "1.001193"
 WARD = "phuong-sai-gon"
@@ -756,7 +758,9 @@ def engine(ctx: Context) -> tuple[dict[str, Any], list[str]]:
 
 
 def sqlite_commune(ctx: Context) -> tuple[dict[str, Any], list[str]]:
-    """One commune on the embedded database: 100k dossiers, one worker, page and API latency."""
+    """One commune on the embedded database: 100k dossiers all received at Phường Sài Gòn (a commune's own
+    system holds its own dossiers), one worker; latency of the API, the citizen pages and the officer pages
+    (with a page session), then complete lifecycles."""
     path = ctx.workdir / "commune.sqlite3"
     url = f"sqlite:///{path}"
     upgrade(url)
@@ -767,33 +771,47 @@ def sqlite_commune(ctx: Context) -> tuple[dict[str, Any], list[str]]:
         ensure_demo_accounts(db, now=now)
         ctx.log(f"SQLite commune: generating {ctx.scale.sqlite_dossiers:,} dossiers")
         started = time.perf_counter()
-        generated = bench_data.generate(db, dossiers=ctx.scale.sqlite_dossiers, now=now)
+        generated = bench_data.generate(
+            db, dossiers=ctx.scale.sqlite_dossiers, now=now, receiving_units={WARD}
+        )
         seconds = time.perf_counter() - started
         with db.engine.connect() as conn:
             conn.exec_driver_sql("ANALYZE")
+        sessions = {  # page sessions (the `motcua_session` cookie) of two officers
+            name: f"{SESSION_COOKIE}={_web_token(db, name, now)}" for name in ("sg.tiepnhan", "sg.xuly")
+        }
     finally:
         db.dispose()
     codes = sample_codes(url, 5_000)
     form = example_form(url)
     with serve(url, workers=1, log=ctx.workdir / "server-sqlite.log") as server:
         tokens = asyncio.run(loadgen.login_all(server.port, DEMO_PASSWORD))
-        officer = tokens["sg.tiepnhan"]
-        pages = _html_pages(server.port)
+        officer, handler = tokens["sg.tiepnhan"], tokens["sg.xuly"]
+        pages = _html_pages(server.port, [*PUBLIC_PAGES, *(f"/tra-cuu-ho-so/{c}" for c in codes[:3])])
         checks: dict[str, Any] = {
             "track": loadgen.tracking_operation(codes),
             "dossier (officer)": loadgen.get_operation(
-                "dossier",
-                [f"/api/v1/dossiers/{c}" for c in sample_codes(url, 2_000, receiving_unit=WARD)],
-                officer,
+                "dossier", [f"/api/v1/dossiers/{c}" for c in codes[:2_000]], officer
             ),
-            "queue new": loadgen.get_operation("queue_new", ["/api/v1/dossiers?queue=new"], officer),
-            "queue unit": loadgen.get_operation("queue_unit", ["/api/v1/dossiers?queue=unit"], officer),
+            **{
+                f"queue {queue}": loadgen.get_operation(
+                    f"queue_{queue}",
+                    [f"/api/v1/dossiers?queue={queue}"],
+                    handler if queue == "mine" else officer,
+                )
+                for queue in ("new", "unit", "mine", "all")
+            },
             "procedure search": loadgen.get_operation(
                 "procedures", ["/api/v1/procedures?q=khai%20sinh", "/api/v1/procedures?q=tam%20tru"], None
             ),
         }
         for page in pages:
-            checks[f"page {page}"] = loadgen.get_operation(f"page {page}", [page], None)
+            paths = [page] if "/tra-cuu-ho-so/" not in page else [f"/tra-cuu-ho-so/{c}" for c in codes[:500]]
+            name = page if "/tra-cuu-ho-so/" not in page else "/tra-cuu-ho-so/{code}"
+            checks[f"page {name}"] = loadgen.get_operation(f"page {name}", paths, None)
+        for name, paths, session in _officer_pages(codes, sessions):
+            _check_page(server.port, paths[0], session)  # a session that does not work fails the run
+            checks[f"page {name}"] = loadgen.get_operation(f"page {name}", paths, None, cookie=session)
         phases: dict[str, Any] = {}
         for name, op in checks.items():
             phases[name] = asyncio.run(
@@ -829,9 +847,12 @@ def sqlite_commune(ctx: Context) -> tuple[dict[str, Any], list[str]]:
     rows = []
     for name, phase in phases.items():
         for kind, lat in phase["latency_ms"].items():
-            rows.append(
-                [f"{name}: {kind}", phase["requests_per_second"], lat["p50"], lat["p99"], phase["errors"]]
+            label = (
+                name
+                if kind == name or name == f"page {kind}" or kind.startswith("page ")
+                else f"{name}: {kind}"
             )
+            rows.append([label, phase["requests_per_second"], lat["p50"], lat["p99"], phase["errors"]])
     lines = [
         f"{generated.imported:,} dossiers in {results['file_mb']} MB of SQLite (generated at "
         f"{results['generation_dossiers_per_second']:,}/s); one worker; 4 concurrent users per phase.",
@@ -844,18 +865,50 @@ def sqlite_commune(ctx: Context) -> tuple[dict[str, Any], list[str]]:
     return results, lines
 
 
-def _html_pages(port: int) -> list[str]:
-    """Server-rendered pages that exist (the web area may not be there yet)."""
-    import urllib.request
+# The citizen pages a commune's residents use: home, catalog, a search, a procedure, tracking.
+PUBLIC_PAGES = ("/", "/thu-tuc", "/thu-tuc?q=khai+sinh", "/thu-tuc/1.001193", "/tra-cuu-ho-so")
 
+
+def _officer_pages(codes: list[str], sessions: dict[str, str]) -> list[tuple[str, list[str], str]]:
+    """(name, paths, session cookie) of the officer pages: the desk's queues, one's own, a dossier."""
+    desk, handler = sessions["sg.tiepnhan"], sessions["sg.xuly"]
+    return [
+        ("/mot-cua/moi", ["/mot-cua/moi"], desk),
+        ("/mot-cua/don-vi", ["/mot-cua/don-vi"], desk),
+        ("/mot-cua/don-vi?status=all", ["/mot-cua/don-vi?status=all"], desk),
+        ("/mot-cua/cua-toi", ["/mot-cua/cua-toi"], handler),
+        ("/mot-cua/ho-so/{code}", [f"/mot-cua/ho-so/{c}" for c in codes[:500]], desk),
+    ]
+
+
+def _web_token(db: Database, username: str, now: datetime) -> str:
+    with db.transaction() as conn:
+        return identity.login(conn, username=username, password=DEMO_PASSWORD, now=now, purpose="web").token
+
+
+def _check_page(port: int, path: str, cookie: str | None = None) -> None:
+    """Raise unless `path` answers 200 with HTML (a 303 to the login page would time the wrong page)."""
+    request = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Cookie": cookie or ""})
+    opener = urllib.request.build_opener(_NoRedirect)
+    with opener.open(request, timeout=10) as response:
+        if response.status != 200 or "text/html" not in response.headers.get("content-type", ""):
+            raise RuntimeError(f"{path}: HTTP {response.status} {response.headers.get('content-type')}")
+
+
+class _NoRedirect(urllib.request.HTTPRedirectHandler):
+    def redirect_request(self, *args: Any, **kwargs: Any) -> None:
+        return None
+
+
+def _html_pages(port: int, paths: Sequence[str]) -> list[str]:
+    """The citizen pages among `paths` that answer with HTML (each one is then measured)."""
     found = []
-    for path in ("/", "/thu-tuc", "/tra-cuu"):
+    for path in paths:
         try:
-            with urllib.request.urlopen(f"http://127.0.0.1:{port}{path}", timeout=5) as response:
-                if response.status == 200 and "text/html" in response.headers.get("content-type", ""):
-                    found.append(path)
-        except OSError:
+            _check_page(port, path)
+        except (OSError, RuntimeError):
             continue
+        found.append(path)
     return found
 
 

@@ -25,7 +25,7 @@ from __future__ import annotations
 import hashlib
 import random
 from bisect import bisect
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from itertools import accumulate
@@ -139,8 +139,11 @@ def generate(
     batch_size: int = DEFAULT_BATCH,
     calendar: BusinessCalendar | None = None,
     on_batch: Callable[[ImportReport], None] | None = None,
+    receiving_units: Collection[str] | None = None,
 ) -> ImportReport:
-    """Load the reference data (idempotent) and add `dossiers` generated dossiers through the bulk path."""
+    """Load the reference data (idempotent) and add `dossiers` generated dossiers through the bulk path;
+    with `receiving_units`, only dossiers received at those units (one commune's own system: the procedures
+    it receives, all of its dossiers in it)."""
     setup_reference_data(db, now=now)
     with db.read() as conn:
         units = directory(conn, now.date())
@@ -155,7 +158,9 @@ def generate(
         counters = {
             (row.agency_code, row.day): row.last_seq for row in conn.execute(select(dossier_counters))
         }
-    source = CityGenerator(units, procedures, now=now, seed=seed, days=days, counters=counters)
+    source = CityGenerator(
+        units, procedures, now=now, seed=seed, days=days, counters=counters, receiving_units=receiving_units
+    )
     return import_records(
         db,
         source.records(dossiers),
@@ -180,8 +185,10 @@ class CityGenerator:
         seed: int = 1,
         days: int = 365,
         counters: dict[tuple[str, date], int] | None = None,
+        receiving_units: Collection[str] | None = None,
     ) -> None:
         self.now = now.astimezone(VN_TZ)
+        self.receiving_units = frozenset(receiving_units) if receiving_units else None
         self.days = days
         self.random = random.Random(seed)
         self.counters = dict(counters or {})
@@ -197,7 +204,13 @@ class CityGenerator:
         offers = []
         for procedure in procedures:
             eligible = sorted(
-                (u for u in units if u.kind.value in procedure.receiving_kinds), key=lambda u: u.id
+                (
+                    u
+                    for u in units
+                    if u.kind.value in procedure.receiving_kinds
+                    and (self.receiving_units is None or u.id in self.receiving_units)
+                ),
+                key=lambda u: u.id,
             )
             if not eligible or not procedure.workflow:
                 continue

@@ -218,3 +218,19 @@ def test_a_failed_bulk_load_leaves_nothing(city: Database, clock: FixedClock) ->
 
     assert _scalar(city, select(func.count()).select_from(dossiers)) == 0
     assert _schema_of_dossier_tables(city) == before
+
+
+def test_one_commune_city_holds_only_that_communes_dossiers(city: Database, clock: FixedClock) -> None:  # noqa: F811
+    """The SQLite commune benchmark's data: every dossier received at the one ward, in every state, each
+    one consistent with the services (tracking answers with that ward's name)."""
+    ward = "phuong-sai-gon"
+    report = generate(city, dossiers=300, now=clock.now(), seed=3, receiving_units={ward})
+    assert (report.imported, report.rejected) == (300, [])
+    with city.read() as conn:
+        receiving = set(conn.execute(select(dossiers.c.receiving_unit_id).distinct()).scalars())
+        statuses = set(conn.execute(select(dossiers.c.status).distinct()).scalars())
+        code = conn.execute(select(dossiers.c.code).limit(1)).scalar_one()
+    assert receiving == {ward}
+    assert len(statuses) >= 5  # a year of one ward's dossiers: many states, not only new ones
+    rt = Runtime(db=city, clock=clock)
+    assert dossier_service.track(rt, code)["receiving_unit"] == "Phường Sài Gòn"
