@@ -348,8 +348,17 @@ class BusinessCalendar:
 
     def next_opening(self, instant: datetime) -> datetime:
         """`instant` itself if the office is open then, else the next opening (11:30 → 13:00, Fri 18:00 → Mon 07:30)."""
-        local = self._local(instant, "instant")
-        table = self._table_for(local)
+        table = self._table
+        if (
+            table is not None
+            and type(instant) is datetime
+            and instant.tzinfo is self.tz
+            and table.lo <= instant < table.hi
+        ):
+            local = instant  # the common case, `_local` and `_table_for` inlined
+        else:
+            local = self._local(instant, "instant")
+            table = self._table_for(local)
         while table is not None:
             i = bisect_right(table.ends, local)
             if i < table.count:
@@ -422,11 +431,19 @@ class BusinessCalendar:
             raise InvalidInput("calendar.negative_duration", "Thời gian xử lý không được âm.")
         if pauses:
             return self._reference_add_working_time(start, amount, pauses)
-        local = self._local(start, "start")
-        table = self._table_for(local)
+        table = self._table
+        if (
+            table is not None
+            and type(start) is datetime
+            and start.tzinfo is self.tz
+            and table.lo <= start < table.hi
+        ):
+            local = start  # the common case, `_local` and `_table_for` inlined
+        else:
+            local = self._local(start, "start")
+            table = self._table_for(local)
         while table is not None:
-            ends = table.ends
-            i = bisect_right(ends, local)
+            i = bisect_right(table.ends, local)
             if not amount:  # the first instant the office is open
                 if i < table.count:
                     opening = table.starts[i]
@@ -437,7 +454,9 @@ class BusinessCalendar:
                     target = cum[i] + (local - table.starts[i]) + amount
                 else:
                     target = cum[i] + amount
-                j = bisect_left(table.cum_ends, target)  # a target at a period's end is that end
+                # A target at a period's end is that end. (Periods before `i` end at or before `local`: their
+                # ends' working time is below a positive `target`, so the search starts at `i`.)
+                j = bisect_left(table.cum_ends, target, i)
                 if j < table.count:
                     return table.starts[j] + (target - cum[j])
             table = self._table_after(table)

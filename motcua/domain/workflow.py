@@ -86,6 +86,12 @@ class Step:
     share: Fraction
     routes: Mapping[RouteAction, str]
     may: frozenset[StepAction]
+    # `share` as integers, for the engine's deadline arithmetic on every step entry (a Fraction's
+    # `numerator`, `denominator` and truth value are Python-level calls).
+    share_ratio: tuple[int, int] = field(init=False, repr=False, compare=False, hash=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "share_ratio", (self.share.numerator, self.share.denominator))
 
     def allows(self, action: str) -> bool:
         return action in self.routes or action in self.may

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
-from datetime import datetime, time, timedelta
+from datetime import UTC, datetime, time, timedelta, timezone
 from fractions import Fraction
 from typing import Any
 
@@ -28,6 +28,7 @@ from motcua.domain.lifecycle import (
     Status,
     TimeUnit,
     _encode,
+    _iso,
     allowed_actions,
     decide,
     replay,
@@ -293,3 +294,19 @@ def test_a_pause_never_brings_the_due_date_forward(
     assert d.state.status is Status.ACCEPTED and d.state.pauses == ((paused_at, resumed_at),)
     check_resume(before, d.state, resumed_at, due_before)
     assert replay(d.events) == d.state
+
+
+OFFSETS = st.sampled_from(
+    [None, VN_TZ, timezone(timedelta(hours=7)), timezone(timedelta(hours=-3, minutes=-30)), UTC]
+)
+
+
+@settings(max_examples=500, deadline=None)
+@given(moment=st.datetimes(min_value=datetime(1, 1, 1), max_value=datetime(9999, 12, 30)), tz=OFFSETS)
+def test_the_fast_iso_form_is_isoformat(moment: datetime, tz: Any) -> None:
+    """`_iso` (two-digit table for +07:00 instants with whole seconds) writes exactly `isoformat()`: any year,
+    microseconds, other offsets, the zone's history before 1975 and naive values take `isoformat` itself."""
+    value = moment.replace(tzinfo=tz)
+    assert _iso(value) == value.isoformat()
+    whole = value.replace(microsecond=0)
+    assert _iso(whole) == whole.isoformat()
