@@ -18,12 +18,14 @@ import msgspec
 from litestar import Litestar, Request, Response, get, post
 from litestar.datastructures import ResponseHeader, State, UploadFile
 from litestar.di import Provide
-from litestar.enums import MediaType, RequestEncodingType
+from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import Body, FromPath, FromQuery, JSONBody, QueryParameter, SkipValidation
+from litestar.response.base import ASGIResponse
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.types import Receive, Scope, Send
 from pydantic import BaseModel, Field
 
 from motcua.api.documents import document_routes
@@ -263,9 +265,9 @@ def my_dossiers(
     offset: Offset = 0,
 ) -> dict[str, Any]:
     """The applicant's own dossiers, or an officer's queue: new, unit, mine or all; ordered by legal due date
-    (none last), then code order. The city-wide list (city monitor or admin, queue "all") is not counted
-    exactly: its `total` is capped at 10,001, and `total_is_capped` is true when it reached the cap (there
-    are at least that many)."""
+    (none last), then code order. An officer's queue "all" (a unit's, or the city's for a city monitor or
+    admin) is not counted exactly: its `total` is capped at 10,001, and `total_is_capped` is true when it
+    reached the cap (there are at least that many)."""
     items, total = dossier_service.list_dossiers(
         rt, actor, queue=queue, status=status, limit=limit, offset=offset
     )
@@ -331,19 +333,56 @@ TRACK_CACHE_CONTROL = "public, max-age=5"
         ResponseHeader(name="Cache-Control", value=TRACK_CACHE_CONTROL, documentation_only=True),
     ],
 )
-async def track(code: FromPath[str], rt: Rt, request: Request[Any, Any, Any]) -> Response[bytes]:
+async def track(request: Request[Any, Any, Any]) -> Response[bytes]:
     """Public tracking by dossier code: status and dates only, no personal data. Cacheable for 5 seconds
     (`Cache-Control: public, max-age=5`), with an ETag: `If-None-Match` with it gives 304 Not Modified."""
+    # The busiest public route: it takes the request alone (no dependency to resolve, no parameter to parse:
+    # the code is the path's) and answers with bytes encoded once (`_TrackAnswer`). Errors are raised as in
+    # every handler and rendered by the app's exception handlers.
+    rt: Runtime = request.app.state.runtime
+    code: str = request.path_params["code"]
     # On PostgreSQL an awaited read on the event loop (no thread); otherwise the sync lookup in a thread.
     view = await dossier_service.track_async(rt, code)
     if view is None:
         view = await anyio.to_thread.run_sync(dossier_service.track, rt, code)
     body = msgspec.json.encode(view)
     etag = f'"{hashlib.blake2b(body, digest_size=12).hexdigest()}"'
-    headers = {"ETag": etag, "Cache-Control": TRACK_CACHE_CONTROL}
-    if _etag_matches(request.headers.get("if-none-match"), etag):
-        return Response(b"", status_code=304, headers=headers)
-    return Response(body, media_type=MediaType.JSON, headers=headers)
+    if_none_match = next((v for k, v in request.scope["headers"] if k == b"if-none-match"), None)
+    tag = (b"etag", etag.encode())
+    if if_none_match is not None and _etag_matches(if_none_match.decode("latin-1"), etag):
+        return _TrackAnswer(304, [tag, _TRACK_CACHE_HEADER], b"")
+    length = (b"content-length", str(len(body)).encode())
+    return _TrackAnswer(200, [tag, _TRACK_CACHE_HEADER, _JSON_CONTENT_TYPE, length], body)
+
+
+_TRACK_CACHE_HEADER = (b"cache-control", TRACK_CACHE_CONTROL.encode())
+_JSON_CONTENT_TYPE = (b"content-type", b"application/json")
+
+
+class _TrackAnswer(Response[bytes]):
+    """An answer whose status, headers and body are already encoded: Litestar's response step hands it on
+    as it is (no header or body encoding per request). The same bytes a `Response` would send."""
+
+    __slots__ = ("_encoded",)
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        # Deliberately not Response.__init__: nothing of a Response is used but `to_asgi_response`.
+        self._encoded = _EncodedAnswer(status, headers, body)
+
+    def to_asgi_response(self, app: Any, request: Any, **_: Any) -> ASGIResponse:
+        return self._encoded
+
+
+class _EncodedAnswer(ASGIResponse):
+    __slots__ = ("_head",)
+
+    def __init__(self, status: int, headers: list[tuple[bytes, bytes]], body: bytes) -> None:
+        self._head = {"type": "http.response.start", "status": status, "headers": headers}
+        self.body = body
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        await send(self._head)  # type: ignore[arg-type]
+        await send({"type": "http.response.body", "body": self.body, "more_body": False})
 
 
 def _etag_matches(if_none_match: str | None, etag: str) -> bool:

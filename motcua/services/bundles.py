@@ -418,13 +418,23 @@ def _bundle_part(ctx: EventContext) -> RowMapping | None:
     if known is not None and ctx.dossier_id in known:
         return None
     part = conn.execute(_PART_OF_DOSSIER, {"dossier_id": ctx.dossier_id}).mappings().first()
-    if part is None and ctx.dossier_id not in _submitted_here(conn):
-        if known is None:
-            known = _not_parts.setdefault(conn.engine, set())
-        if len(known) >= _NOT_PARTS_MAX:
-            known.clear()
-        known.add(ctx.dossier_id)
+    if part is None:
+        remember_not_part(conn, ctx.dossier_id)
     return part
+
+
+def remember_not_part(conn: Connection, dossier_id: int) -> None:
+    """Remember that the dossier was found not to be a bundle part by this transaction's reading (the rules
+    above: ignored inside the transaction that submitted it). The dossier services call it with what an
+    action's row read says (`dossiers.act`), so the hook needs no query of its own."""
+    if dossier_id in _submitted_here(conn):
+        return
+    known = _not_parts.get(conn.engine)
+    if known is None:
+        known = _not_parts.setdefault(conn.engine, set())
+    if len(known) >= _NOT_PARTS_MAX:
+        known.clear()
+    known.add(dossier_id)
 
 
 def dossier_event_hook(ctx: EventContext) -> None:

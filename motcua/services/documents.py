@@ -87,6 +87,16 @@ def settings() -> DocumentSettings:
 
 def issue_on_event(ctx: EventContext) -> None:
     """Event hook: queue the document this event calls for, if any (committed with the action)."""
+    job = document_job(ctx)
+    if job is not None:
+        topic, key, payload = job
+        enqueue(ctx.conn, topic=topic, key=key, payload=payload, now=ctx.event.at)
+
+
+def document_job(ctx: EventContext) -> tuple[str, str, dict[str, Any]] | None:
+    """The outbox job (topic, key, payload; queued at the event's instant) that `issue_on_event` queues for
+    this event, or None. From the event alone, no database: the one-statement write of an action on
+    PostgreSQL writes it in its statement instead of running the hook (`hooks.QUEUE_ONLY_HOOKS`)."""
     event = ctx.event
     if event.type is Action.ISSUE_RESULT:
         kind_id = templates.registry().result_kind(ctx.state.procedure_code).id
@@ -95,21 +105,16 @@ def issue_on_event(ctx: EventContext) -> None:
         kind_id = EVENT_DOCUMENTS[event.type]
         unit_id = event.actor_unit_id or ctx.state.step_unit_id
     else:
-        return
-    enqueue(
-        ctx.conn,
-        topic=DOCUMENTS_TOPIC,
-        key=ctx.state.code,
-        payload={
-            "dossier_id": ctx.dossier_id,
-            "kind": kind_id,
-            "unit_id": unit_id,
-            "actor_id": ctx.actor.id,
-            "event_seq": event.seq,
-            "at": event.at.isoformat(),
-        },
-        now=event.at,
-    )
+        return None
+    payload = {
+        "dossier_id": ctx.dossier_id,
+        "kind": kind_id,
+        "unit_id": unit_id,
+        "actor_id": ctx.actor.id,
+        "event_seq": event.seq,
+        "at": event.at.isoformat(),
+    }
+    return DOCUMENTS_TOPIC, ctx.state.code, payload
 
 
 # ---------------------------------------------------------------- the worker: issue what was queued

@@ -7,16 +7,18 @@ dossier (optimistic version check) instead of overwriting it.
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import re
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, and_, bindparam, func, or_, select, text, update
+from sqlalchemy import Boolean, Connection, and_, bindparam, exists, func, or_, select, text, update
 from sqlalchemy.dialects import postgresql, sqlite
 
 from motcua.domain.calendar import classify
 from motcua.domain.catalog import CityProcedure, OnlineLevel, SubmissionChannel
+from motcua.domain.clock import to_vn
 from motcua.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
 from motcua.domain.identifiers import format_dossier_code, parse_cccd, parse_dossier_code, parse_mst
 from motcua.domain.lifecycle import (
@@ -43,11 +45,12 @@ from motcua.domain.workflow import Role, Workflow
 from motcua.services.audit import append_audit, audit_append_ctes, audit_cte_params, forget_audit_chains
 from motcua.services.files import attach, check_upload, dossier_file_list, store_file
 from motcua.services.forms import validate_form
-from motcua.services.hooks import EventContext
+from motcua.services.hooks import QUEUE_ONLY_HOOKS, EventContext, EventHook, QueuedJob
 from motcua.services.identity import applicant_user_id, create_user, get_user
 from motcua.services.outbox import enqueue
 from motcua.services.runtime import Runtime
 from motcua.store.schema.dossiers import dossier_counters, dossier_events, dossiers
+from motcua.store.schema.integrations import bundle_parts
 from motcua.store.schema.outbox import outbox
 
 CITY_UNIT_ID = "thanh-pho-ho-chi-minh"
@@ -123,7 +126,8 @@ def submit_dossier(rt: Runtime, actor: Actor, sub: Submission) -> dict[str, Any]
             dossier_id = _insert_row(conn, new_row)
             _record(conn, rt, dossier_id, state, events, actor, step_role, sub.form_data)
         # The answer is built from what was just written (no re-read); the history of a new dossier is
-        # exactly the events just appended.
+        # exactly the events just appended, and it has no files yet (files are added to a submitted dossier;
+        # the event hooks queue documents, they attach none in the submitting transaction).
         row = {
             "id": dossier_id,
             "procedure_code": procedure.code,
@@ -131,7 +135,7 @@ def submit_dossier(rt: Runtime, actor: Actor, sub: Submission) -> dict[str, Any]
             "applicant_name": applicant_name,
             "form_data": form_data,
         }
-        return _view(conn, rt, units, workflow, row, state, actor, events=events)
+        return _view(conn, rt, units, workflow, row, state, actor, events=events, files=[])
 
 
 def _check_channel(procedure: CityProcedure, channel: Channel) -> None:
@@ -317,10 +321,32 @@ def _run_hooks(
     events: list[Event],
     actor: Actor,
     payload: Mapping[str, Any] | None,
+    hooks: list[EventHook] | None = None,
 ) -> None:
     for e in events:
-        for hook in rt.hooks:
+        for hook in rt.hooks if hooks is None else hooks:
             hook(EventContext(conn, rt, dossier_id, state, e, actor, dict(payload or {})))
+
+
+def _fold_queue_only_hooks(rt: Runtime, ctx: EventContext) -> tuple[QueuedJob | None, list[EventHook]]:
+    """For the one-statement write of one event: the outbox job of the first queue-only hook that has one for
+    this event (`hooks.QUEUE_ONLY_HOOKS`; written by the statement itself), and the hooks still to run after
+    it, in their order (every other hook, and the queue-only hooks whose job is not folded)."""
+    folded: QueuedJob | None = None
+    rest: list[EventHook] = []
+    for hook in rt.hooks:
+        plan = QUEUE_ONLY_HOOKS.get(hook)
+        if plan is None:
+            rest.append(hook)
+            continue
+        job = plan(ctx)
+        if job is None:
+            continue  # the hook would queue nothing for this event
+        if folded is None:
+            folded = job
+        else:
+            rest.append(hook)
+    return folded, rest
 
 
 # ---------------------------------------------------------------- act
@@ -333,7 +359,11 @@ def act(
     form data, files and history (two queries and most of the response less; bench/README.md)."""
     now = rt.clock.now()
     with rt.db.transaction() as conn:
-        row = _load_row(conn, code, for_update=True, without_form_data=summary)
+        row = _load_row(conn, code, for_update=True, without_form_data=summary, bundle_flag=True)
+        if not row.pop("in_bundle"):  # read by this transaction, which did not submit the dossier
+            from motcua.services.bundles import remember_not_part  # (the bundles use the dossier services)
+
+            remember_not_part(conn, row["id"])
         state = state_from_dict(row["state"])
         if not _can_read(conn, actor, row):
             raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
@@ -345,8 +375,11 @@ def act(
             _check_assignee(conn, state, workflow, payload)
         step_role = workflow.step(state.step).role
         if conn.dialect.name == "postgresql" and len(events) == 1:
-            _store_action(conn, row["id"], state.version, new_state, events[0], actor, step_role, now)
-            _run_hooks(conn, rt, row["id"], new_state, events, actor, payload)
+            job, hooks = _fold_queue_only_hooks(
+                rt, EventContext(conn, rt, row["id"], new_state, events[0], actor, dict(payload))
+            )
+            _store_action(conn, row["id"], state.version, new_state, events[0], actor, step_role, now, job)
+            _run_hooks(conn, rt, row["id"], new_state, events, actor, payload, hooks)
         else:
             changed = conn.execute(
                 _UPDATE_DOSSIER,
@@ -452,6 +485,9 @@ def _with_event_sql(source: str, row_cte: str) -> Any:
     ), job AS (
         INSERT INTO outbox (topic, key, payload, created_at, available_at, attempts)
         SELECT :o_topic, :o_key, :o_payload, :o_at, :o_at, 0 FROM {source} WHERE :o_enqueue
+    ), hook_job AS (
+        INSERT INTO outbox (topic, key, payload, created_at, available_at, attempts)
+        SELECT :h_topic, :h_key, :h_payload, :o_at, :o_at, 0 FROM {source} WHERE :h_enqueue
     ), {audit_ctes}
     SELECT (SELECT count(*) FROM {source}) AS written, (SELECT id FROM {source}) AS id,
            (SELECT id FROM audit_stored) AS audit_id
@@ -462,6 +498,8 @@ def _with_event_sql(source: str, row_cte: str) -> Any:
         bindparam("o_payload", type_=outbox.c.payload.type),
         bindparam("o_at", type_=outbox.c.created_at.type),
         bindparam("o_enqueue", type_=Boolean),
+        bindparam("h_payload", type_=outbox.c.payload.type),
+        bindparam("h_enqueue", type_=Boolean),
         *audit_binds,
     )
 
@@ -480,7 +518,10 @@ _STORE_SUBMISSION = _with_event_sql(
 )
 
 
-def _event_params(state: DossierState, e: Event, audit: Mapping[str, Any]) -> dict[str, Any]:
+def _event_params(
+    state: DossierState, e: Event, audit: Mapping[str, Any], job: QueuedJob | None = None
+) -> dict[str, Any]:
+    """`job`: a queue-only hook's outbox job, written by the same statement (`_fold_queue_only_hooks`)."""
     enqueue = "status" in e.changes
     params = {f"e_{c}": v for c, v in _event_row(0, e).items() if c != "dossier_id"}
     params.update(
@@ -489,6 +530,10 @@ def _event_params(state: DossierState, e: Event, audit: Mapping[str, Any]) -> di
         o_payload=_sync_payload(state, e) if enqueue else {},
         o_at=e.at,
         o_enqueue=enqueue,
+        h_topic=job[0] if job else "",
+        h_key=job[1] if job else "",
+        h_payload=job[2] if job else {},
+        h_enqueue=job is not None,
     )
     params.update(audit)
     return params
@@ -503,9 +548,11 @@ def _store_action(
     actor: Actor,
     step_role: Role,
     now: datetime,
+    job: QueuedJob | None = None,
 ) -> None:
-    """Write one action's projection, event, outbox job and audit entry (PostgreSQL): one round trip, or
-    the statements one by one when the audit entry cannot be folded in (see `audit_cte_params`)."""
+    """Write one action's projection, event, outbox job and audit entry (PostgreSQL), and `job` (a queue-only
+    hook's outbox job): one round trip, or the statements one by one when the audit entry cannot be folded in
+    (see `audit_cte_params`)."""
     entry = _audit_entry(state, e, actor, step_role)
     audit = audit_cte_params(conn, **entry)
     if audit is None:
@@ -516,10 +563,12 @@ def _store_action(
         if changed != 1:
             raise _concurrent_update()
         _write_event_rows(conn, dossier_id, state, [e], actor, step_role)
+        if job is not None:
+            enqueue(conn, topic=job[0], key=job[1], payload=job[2], now=e.at)
         return
     params: dict[str, Any] = {"b_id": dossier_id, "b_version": old_version, "updated_at": now}
     params.update(_row_values(state))
-    params.update(_event_params(state, e, audit))
+    params.update(_event_params(state, e, audit, job))
     result = conn.execute(_STORE_ACTION, params).one()
     if result.written != 1:
         raise _concurrent_update()
@@ -563,24 +612,37 @@ def _check_assignee(conn: Connection, state: DossierState, wf: Workflow, payload
 
 # What `act` needs for a summary answer: everything but the form data (the largest column).
 _ACT_COLUMNS = tuple(c for c in dossiers.c if c.name != "form_data")
-# The row by code: built once per variant (whole row or without form data; FOR UPDATE or not), so each call
-# only binds the code instead of building and hashing a new statement.
+# Whether the dossier is a bundle part, read with `act`'s row so the gateway's event hook needs no query of its
+# own to learn that it is not (`bundles.remember_not_part`; an index scan of `ix_bundle_parts_dossier`).
+_IN_BUNDLE = exists().where(bundle_parts.c.dossier_id == dossiers.c.id).label("in_bundle")
+# The row by code: built once per variant (whole row or without form data; FOR UPDATE or not; with the bundle
+# flag or not), so each call only binds the code instead of building and hashing a new statement.
 _LOAD_ROW = {
-    (columns, lock): (stmt.with_for_update() if lock else stmt)
+    (columns, lock, flag): (stmt.with_for_update() if lock else stmt)
     for columns in (False, True)
     for lock in (False, True)
+    for flag in (False, True)
     for stmt in [
-        (select(*_ACT_COLUMNS) if columns else select(dossiers)).where(dossiers.c.code == bindparam("code"))
+        (select(*_ACT_COLUMNS) if columns else select(dossiers))
+        .add_columns(*([_IN_BUNDLE] if flag else []))
+        .where(dossiers.c.code == bindparam("code"))
     ]
 }
 
 
 def _load_row(
-    conn: Connection, code: str, *, for_update: bool = False, without_form_data: bool = False
+    conn: Connection,
+    code: str,
+    *,
+    for_update: bool = False,
+    without_form_data: bool = False,
+    bundle_flag: bool = False,
 ) -> dict[str, Any]:
-    """The dossier's row by code; FOR UPDATE on PostgreSQL when `for_update` (SQLite transactions are serial)."""
+    """The dossier's row by code; FOR UPDATE on PostgreSQL when `for_update` (SQLite transactions are serial).
+    `bundle_flag`: with `in_bundle`, whether the dossier is a bundle part."""
     lock = for_update and conn.dialect.name == "postgresql"
-    row = conn.execute(_LOAD_ROW[(without_form_data, lock)], {"code": code.strip()}).mappings().first()
+    stmt = _LOAD_ROW[(without_form_data, lock, bundle_flag)]
+    row = conn.execute(stmt, {"code": code.strip()}).mappings().first()
     if row is None:
         raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
     return dict(row)
@@ -749,10 +811,11 @@ def _view(
     *,
     summary: bool = False,
     events: list[Event] | None = None,
+    files: list[dict[str, Any]] | None = None,
 ) -> dict[str, Any]:
     """The dossier as its reader sees it, from its current `state` and the row's other columns (id, procedure
-    code and name, applicant name; form data unless `summary`). `events`: the whole history when the caller
-    holds it already (a new dossier), else it is read."""
+    code and name, applicant name; form data unless `summary`). `events` and `files`: the whole history and
+    the file list when the caller knows them already (a new dossier), else they are read."""
     dossier_id = row["id"]
     ctx = _context(rt, units, wf, state.receiving_unit_id, state.competent_unit_id)
     step = wf.step(state.step)
@@ -785,7 +848,7 @@ def _view(
     if summary:
         return view
     view["form_data"] = row["form_data"]
-    view["files"] = dossier_file_list(conn, dossier_id)
+    view["files"] = dossier_file_list(conn, dossier_id) if files is None else files
     view["history"] = [
         {
             "seq": e.seq,
@@ -813,8 +876,9 @@ def list_dossiers(
     """Citizens see their own dossiers; officers see queues of their unit. Ordered by legal due date (none
     last), then id. Returns (page, total).
 
-    The city-wide list (a city-wide monitor's or admin's queue "all": every dossier of the city) is not
-    counted exactly — at 10 million dossiers that is seconds per page. Its total is capped:
+    An officer's queue "all" (every dossier of a unit, or of the city for a city-wide monitor or admin) is
+    not counted exactly — at 10 million dossiers that is 0.2 s (a unit) to seconds (the city) per page. Its
+    total is capped:
     `min(count, LIST_COUNT_CAP)`, so LIST_COUNT_CAP means "at least that many" (`total_is_capped`)."""
     where = _queue_filter(actor, queue)
     if status is not None:
@@ -839,13 +903,16 @@ def list_dossiers(
         count = select(func.count()).select_from(dossiers).where(where)
     with rt.db.read() as conn:
         total = int(conn.execute(count).scalar_one())
-        # NULLS LAST (not a `due_at IS NULL` sort key): the index on (due_at, id) serves the order.
+        # The "all" lists: NULLS LAST (not a `due_at IS NULL` sort key), so the index on (due_at, id) serves the
+        # order. The others (the open queues, an applicant's list) are few rows whose due dates are the latest,
+        # at the far end of that index: the same order as a sort key, so they are sorted, not walked to (seconds).
+        order = (
+            [dossiers.c.due_at.asc().nulls_last(), dossiers.c.id]
+            if total_is_capped(actor, queue)
+            else [dossiers.c.due_at.is_(None), dossiers.c.due_at, dossiers.c.id]
+        )
         rows = conn.execute(
-            select(*cols)
-            .where(where)
-            .order_by(dossiers.c.due_at.asc().nulls_last(), dossiers.c.id)
-            .limit(limit)
-            .offset(offset)
+            select(*cols).where(where).order_by(*order).limit(limit).offset(offset)
         ).mappings()
         now = rt.clock.now()
         items = []
@@ -874,8 +941,9 @@ LIST_COUNT_CAP = 10_001  # the city-wide list's total stops here ("more than 10,
 
 
 def total_is_capped(actor: Actor, queue: str) -> bool:
-    """True for the list whose total `list_dossiers` caps at LIST_COUNT_CAP (the city-wide "all" list)."""
-    return actor.kind is ActorKind.OFFICER and _is_city_wide(actor) and queue == "all"
+    """True for the lists whose total `list_dossiers` caps at LIST_COUNT_CAP: an officer's "all" (every dossier
+    of the city, or of a unit: ≈ 100,000 for Phường Sài Gòn at 10 million, 212 ms to count exactly)."""
+    return actor.kind is ActorKind.OFFICER and queue == "all"
 
 
 def _queue_filter(actor: Actor, queue: str) -> Any:
@@ -908,6 +976,22 @@ _TRACK_QUERY = select(dossiers.c.procedure_code, dossiers.c.procedure_name, doss
     dossiers.c.code == bindparam("code")
 )
 
+# The state fields the public answer is made of, in this order, as stored (encoded: the status number, the
+# instants' ISO text). Nothing else of the state is read or decoded.
+_TRACK_FIELDS = (
+    "code",
+    "status",
+    "receiving_unit_id",
+    "submitted_at",
+    "accepted_at",
+    "due_at",
+    "legal_due_at",
+    "resolved_at",
+    "returned_at",
+    "closed_at",
+    "paused_at",
+)
+
 
 def track(rt: Runtime, code: str) -> dict[str, Any]:
     """What anyone holding the dossier code may see: status and dates, no personal data.
@@ -921,10 +1005,19 @@ def track(rt: Runtime, code: str) -> dict[str, Any]:
         if row is None:
             raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
         units = rt.directory(conn, today)  # cached per day: a query only on the first lookup of a day
-    return _track_view(rt, units, row.procedure_code, row.procedure_name, row.state)
+    stored = row.state
+    fields = [stored.get(name) for name in _TRACK_FIELDS]
+    return _track_view(rt, units, row.procedure_code, row.procedure_name, fields)
 
 
-_TRACK_SQL = "SELECT procedure_code, procedure_name, state FROM dossiers WHERE code = %s"
+# PostgreSQL picks the fields out of the stored jsonb in one pass (`jsonb_to_record`: the state is decompressed
+# once; a `->>` per field would do it eleven times), so neither the whole state's text nor its JSON decoding
+# reaches Python. asyncpg's placeholder (`Database.async_reader`).
+_TRACK_SQL = (
+    "SELECT d.procedure_code, d.procedure_name, s.* FROM dossiers d, jsonb_to_record(d.state) AS s("
+    + ", ".join(f"{name} {'integer' if name == 'status' else 'text'}" for name in _TRACK_FIELDS)
+    + ") WHERE d.code = $1"
+)
 
 
 async def track_async(rt: Runtime, code: str) -> dict[str, Any] | None:
@@ -940,22 +1033,76 @@ async def track_async(rt: Runtime, code: str) -> dict[str, Any] | None:
     row = await reader.fetchone(_TRACK_SQL, (code,))
     if row is None:
         raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
-    return _track_view(rt, units, row[0], row[1], row[2])
+    return _track_view(rt, units, row[0], row[1], row[2:])
 
 
 def _track_view(
-    rt: Runtime, units: UnitDirectory, procedure_code: str, procedure_name: str, stored: Mapping[str, Any]
+    rt: Runtime,
+    units: UnitDirectory,
+    procedure_code: str,
+    procedure_name: str,
+    fields: Sequence[Any],
 ) -> dict[str, Any]:
-    state = state_from_dict(stored)
+    """The public answer from the `_TRACK_FIELDS` values as stored: the same answer as decoding the whole
+    state (`state_from_dict`) and rendering it (`_dates`, `_timeliness`) — tests/api/test_track.py checks."""
+    (
+        dossier_code,
+        status_code,
+        receiving_unit_id,
+        submitted_at,
+        accepted_at,
+        due_at,
+        legal_due_at,
+        resolved_at,
+        returned_at,
+        closed_at,
+        paused_at,
+    ) = fields
+    status = Status(status_code)
+    due = _vn_iso(due_at)
+    legal_due = _vn_iso(legal_due_at) or due
+    resolved = _vn_iso(resolved_at)
+    timeliness = None
+    if due is not None and status not in UNJUDGED:
+        judged = classify(
+            rt.calendar,
+            datetime.fromisoformat(legal_due or due),
+            datetime.fromisoformat(resolved) if resolved is not None else None,
+            rt.clock.now(),
+        )
+        timeliness = {"code": judged.value, "label": judged.label_vi}
     return {
-        "code": state.code,
+        "code": dossier_code,
         "procedure": {"code": procedure_code, "name": procedure_name},
-        "status": {"code": int(state.status), "label": state.status.label_vi},
-        "receiving_unit": _unit_ref(units, state.receiving_unit_id)["name"],
-        "dates": _dates(state),
-        "timeliness": _timeliness(rt, state),
-        "paused": state.paused_at is not None,
+        "status": {"code": int(status), "label": status.label_vi},
+        "receiving_unit": _unit_ref(units, receiving_unit_id)["name"],
+        "dates": {
+            "submitted_at": _vn_iso(submitted_at),
+            "accepted_at": _vn_iso(accepted_at),
+            "due_at": due,
+            "legal_due_at": legal_due,
+            "resolved_at": resolved,
+            "returned_at": _vn_iso(returned_at),
+            "closed_at": _vn_iso(closed_at),
+        },
+        "timeliness": timeliness,
+        "paused": paused_at is not None,
     }
+
+
+# The form the engine stores an instant in: ISO 8601 in Vietnam's time, whole seconds or 6 digits of them.
+_VN_ISO = re.compile(r"(19[89]\d|2\d{3})-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d{6})?\+07:00")
+
+
+def _vn_iso(stored: str | None) -> str | None:
+    """A stored instant as answers show it, `to_vn(datetime.fromisoformat(stored)).isoformat()`: the stored
+    text itself when it is already that (the engine's form; +07:00 has been Vietnam's offset since 1975),
+    else parsed and converted."""
+    if stored is None:
+        return None
+    if _VN_ISO.fullmatch(stored) and not stored.endswith(".000000+07:00"):
+        return stored
+    return to_vn(datetime.fromisoformat(stored)).isoformat()
 
 
 def replay_check(conn: Connection, code: str) -> bool:

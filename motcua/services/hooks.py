@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import Connection
 
 from motcua.domain.lifecycle import Actor, DossierState, Event
-from motcua.services.documents import issue_on_event
+from motcua.services.documents import document_job, issue_on_event
 
 if TYPE_CHECKING:
     from motcua.services.runtime import Runtime
@@ -32,6 +32,13 @@ class EventContext:
 
 
 EventHook = Callable[[EventContext], None]
+# An outbox job a hook queues: (topic, key, payload), queued at the event's instant.
+QueuedJob = tuple[str, str, dict[str, Any]]
+# Hooks whose whole effect is queueing at most one outbox job computed from the event alone (no database
+# read), with the function computing that job. The one-statement write of an action (PostgreSQL) writes the
+# job in its own statement instead of running the hook after it: the same row, committed with the action, one
+# round trip less. Every other path runs the hook itself.
+QUEUE_ONLY_HOOKS: dict[EventHook, Callable[[EventContext], QueuedJob | None]] = {issue_on_event: document_job}
 
 
 def default_hooks() -> list[EventHook]:

@@ -9,13 +9,18 @@ three-step desk filing (submit, attach the scans, accept) that lets the receipt 
 from __future__ import annotations
 
 import logging
+import threading
+import time as time_module
+import weakref
+from collections import OrderedDict
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, and_, func, or_, select, true
-from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy import Connection, and_, func, or_, select, text, true
+from sqlalchemy.sql import operators
+from sqlalchemy.sql.elements import BooleanClauseList, ColumnElement
 
 from motcua.domain.catalog import CityProcedure, SubmissionChannel
 from motcua.domain.clock import to_vn
@@ -26,6 +31,7 @@ from motcua.services import dossiers as dossier_service
 from motcua.services.catalog import get_city_procedure
 from motcua.services.files import check_upload
 from motcua.services.runtime import Runtime
+from motcua.store.db import Database
 from motcua.store.schema.catalog import city_procedures
 from motcua.store.schema.dossiers import dossiers
 from motcua.store.schema.identity import users
@@ -61,34 +67,93 @@ class QueueQuery:
 
 
 def officer_queue(rt: Runtime, actor: Actor, query: QueueQuery) -> dict[str, Any]:
-    """A page of a queue: {"items", "total", "procedures" (the queue's procedures, for the filter)}."""
+    """A page of a queue: {"items", "total", "total_is_capped", "procedures" (the queue's procedures, for the
+    filter)}.
+
+    The total is counted up to `count_cap(query)` rows, never further: a unit's "all" queue holds a year of
+    dossiers and more (≈ 100,000 for Phường Sài Gòn at 10 million), and an exact count of them is a scan of
+    every one of its rows on every page view. Below the cap the total is exact; at the cap `total_is_capped`
+    is true and the total means "more than total - 1" — and, since the cap is always past the end of the
+    page asked for, "there is a next page" stays exact. The procedure list is cached (`_procedures_of`)."""
     _check_query(actor, query)
     now = rt.clock.now()
+    cap = count_cap(query)
     with rt.db.read() as conn:
         scope = _queue_scope(conn, rt, actor, query.queue)
-        where = and_(scope, *_filters(query, now))
-        total = int(conn.execute(select(func.count()).select_from(dossiers).where(where)).scalar_one())
+        where = _where(scope, query, now, rt.db.dialect)
+        counted = select(dossiers.c.id).where(where).limit(cap).subquery()
+        total = int(conn.execute(select(func.count()).select_from(counted)).scalar_one())
         rows = conn.execute(
             select(*_QUEUE_COLUMNS)
             .where(where)
-            .order_by(*_order(query.sort))
+            .order_by(*_order(query.sort, large=_may_be_large(query)))
             .limit(query.limit)
             .offset(query.offset)
         ).mappings()
         items = [_queue_item(row) for row in rows]
-        procedures = [
-            {"code": code, "name": name}
-            for code, name in conn.execute(
-                select(dossiers.c.procedure_code, dossiers.c.procedure_name)
-                .where(scope)
-                .distinct()
-                .order_by(dossiers.c.procedure_name, dossiers.c.procedure_code)
-            )
-        ]
+        procedures = _procedures_of(conn, rt, actor, query.queue, scope)
         names = user_names(conn, {item["assignee_id"] for item in items if item["assignee_id"]})
     for item in items:
         item["assignee_name"] = names.get(item["assignee_id"] or "", "")
-    return {"items": items, "total": total, "procedures": procedures}
+    return {"items": items, "total": total, "total_is_capped": total >= cap, "procedures": procedures}
+
+
+QUEUE_COUNT_CAP = 10_001  # a queue's total stops here ("hơn 10.000"), as the city-wide list's does
+
+
+def count_cap(query: QueueQuery) -> int:
+    """How far `officer_queue` counts: QUEUE_COUNT_CAP, or one row past the page asked for if that is further
+    (so a deep page still knows whether another follows)."""
+    return max(QUEUE_COUNT_CAP, query.offset + query.limit + 1)
+
+
+# The procedures of a queue (the filter's choices) come from every dossier in its scope, closed ones too: at a
+# large unit that is a scan of all its rows, so the list is kept per process for PROCEDURES_TTL seconds.
+# Staleness rule: a procedure a unit had no dossier of appears in the filter at most PROCEDURES_TTL seconds
+# after its first dossier arrives (the dossier itself is in the queue at once). Bounded: PROCEDURES_MAX
+# entries per database (oldest dropped), keyed by queue and the scope's inputs (unit; officer and roles for
+# "mine"; roles for a city-wide scope).
+PROCEDURES_TTL = 60.0
+PROCEDURES_MAX = 1_024
+_ProcedureCache = OrderedDict[tuple[Any, ...], tuple[float, list[dict[str, str]]]]
+_procedures_caches: weakref.WeakKeyDictionary[Database, _ProcedureCache] = weakref.WeakKeyDictionary()
+_procedures_lock = threading.Lock()
+_CITY_WIDE_ROLES = frozenset({Role.CITY_ADMIN, Role.MONITOR})
+
+
+def _procedures_of(
+    conn: Connection, rt: Runtime, actor: Actor, queue: str, scope: ColumnElement[bool]
+) -> list[dict[str, str]]:
+    who = (actor.id, frozenset(actor.roles)) if queue == "mine" else frozenset(actor.roles) & _CITY_WIDE_ROLES
+    key = (queue, actor.unit_id, who)
+    now = time_module.monotonic()
+    with _procedures_lock:
+        cache = _procedures_caches.setdefault(rt.db, OrderedDict())
+        hit = cache.get(key)
+        if hit is not None and now - hit[0] < PROCEDURES_TTL:
+            cache.move_to_end(key)
+            return hit[1]
+    procedures = [
+        {"code": code, "name": name}
+        for code, name in conn.execute(
+            select(dossiers.c.procedure_code, dossiers.c.procedure_name)
+            .where(scope)
+            .distinct()
+            .order_by(dossiers.c.procedure_name, dossiers.c.procedure_code)
+        )
+    ]
+    with _procedures_lock:
+        cache[key] = (now, procedures)
+        cache.move_to_end(key)
+        while len(cache) > PROCEDURES_MAX:
+            cache.popitem(last=False)
+    return procedures
+
+
+def forget_queue_procedures() -> None:
+    """Empty the per-process cache of queue procedure lists (tests; after a bulk import)."""
+    with _procedures_lock:
+        _procedures_caches.clear()
 
 
 _QUEUE_COLUMNS = (
@@ -134,13 +199,26 @@ def _queue_scope(conn: Connection, rt: Runtime, actor: Actor, queue: str) -> Col
         return and_(
             dossiers.c.status.in_(active), or_(dossiers.c.assignee_id == actor.id, waiting_at_my_steps)
         )
-    if unit == dossier_service.CITY_UNIT_ID and actor.roles & {Role.CITY_ADMIN, Role.MONITOR}:
+    if unit == dossier_service.CITY_UNIT_ID and actor.roles & _CITY_WIDE_ROLES:
         return true()  # the city's administrators and monitors see every dossier, as the dossier service does
     return or_(
         dossiers.c.receiving_unit_id == unit,
         dossiers.c.competent_unit_id == unit,
         dossiers.c.step_unit_id == unit,
     )
+
+
+def _where(scope: ColumnElement[bool], query: QueueQuery, now: datetime, dialect: str) -> ColumnElement[bool]:
+    """The scope and the filters (the same rows as `scope AND _filters(…)`). A unit's scope is an OR of three
+    columns: the status filter goes into each arm, `(receiving = u AND status IN …) OR (competent = u AND
+    status IN …) OR …`, so each arm is a search of its (unit, status) index; with the status outside the OR,
+    SQLite scans the table and PostgreSQL reads every row of the unit to check it. The other filters stay
+    outside (a text match repeated in three arms would be evaluated three times per row)."""
+    status = _status_filter(query, dialect)
+    others = _other_filters(query, now)
+    if status is not None and isinstance(scope, BooleanClauseList) and scope.operator is operators.or_:
+        return and_(or_(*(and_(arm, status) for arm in scope.clauses)), *others)
+    return and_(scope, *([] if status is None else [status]), *others)
 
 
 def _steps_of_roles(conn: Connection, rt: Runtime, roles: Iterable[Role]) -> ColumnElement[bool]:
@@ -163,12 +241,22 @@ def _steps_of_roles(conn: Connection, rt: Runtime, roles: Iterable[Role]) -> Col
     return or_(*matches) if matches else dossiers.c.id.is_(None)
 
 
-def _filters(query: QueueQuery, now: datetime) -> list[ColumnElement[bool]]:
-    conditions: list[ColumnElement[bool]] = []
+def _filters(query: QueueQuery, now: datetime, dialect: str) -> list[ColumnElement[bool]]:
+    """Every filter of the query, to AND with the scope (`_where` places them)."""
+    status = _status_filter(query, dialect)
+    return ([] if status is None else [status]) + _other_filters(query, now)
+
+
+def _status_filter(query: QueueQuery, dialect: str) -> ColumnElement[bool] | None:
     if query.status == "":
-        conditions.append(dossiers.c.status.in_(OPEN_STATUSES))
-    elif query.status != "all":
-        conditions.append(dossiers.c.status == int(query.status))
+        return _open_statuses(dialect)
+    if query.status != "all":
+        return dossiers.c.status == int(query.status)
+    return None
+
+
+def _other_filters(query: QueueQuery, now: datetime) -> list[ColumnElement[bool]]:
+    conditions: list[ColumnElement[bool]] = []
     if query.procedure:
         conditions.append(dossiers.c.procedure_code == query.procedure)
     text = " ".join(query.text.split())
@@ -177,6 +265,17 @@ def _filters(query: QueueQuery, now: datetime) -> list[ColumnElement[bool]]:
     if query.sla:
         conditions.append(_band(query.sla, now))
     return conditions
+
+
+def _open_statuses(dialect: str) -> ColumnElement[bool]:
+    """`status IN (open ones)`. SQLite keeps no statistics per value: it assumes each status holds a tenth of
+    a unit's rows, and for a commune (whose rows are nearly all of its own unit) it then prefers scanning the
+    whole table to its (unit, status) indexes. The open dossiers are the few being worked on (2 % of a year's
+    dossiers in the generated city): `likelihood` tells it so. PostgreSQL has the statistics."""
+    if dialect == "sqlite":  # constants of our own enum, written out: likelihood() takes no parameter
+        listed = ", ".join(str(int(status)) for status in OPEN_STATUSES)
+        return cast(ColumnElement[bool], text(f"likelihood(dossiers.status IN ({listed}), 0.05)"))
+    return dossiers.c.status.in_(OPEN_STATUSES)
 
 
 def _text_match(text: str) -> ColumnElement[bool]:
@@ -204,11 +303,25 @@ def _band(band: str, now: datetime) -> ColumnElement[bool]:
     return and_(running, due >= end_of_day)
 
 
-def _order(sort: str) -> list[Any]:
+def _may_be_large(query: QueueQuery) -> bool:
+    """A unit's queue of every status, or of a closing status: a year of dossiers and more. The open and
+    active queues hold the dossiers being worked on (thousands at most)."""
+    if query.queue != "unit" or query.text.strip():
+        return False  # a text search matches few rows: sorting them beats walking the index until 20 match
+    return query.status == "all" or (query.status.isdigit() and Status(int(query.status)) in TERMINAL)
+
+
+def _order(sort: str, *, large: bool) -> list[Any]:
     if sort == "submitted":
         return [dossiers.c.submitted_at, dossiers.c.id]
     if sort == "recent":
         return [dossiers.c.submitted_at.desc(), dossiers.c.id.desc()]
+    if large:
+        # NULLS LAST, not a `due_at IS NULL` key: the index on (due_at, id) serves this order, so the first
+        # page is read in order (as the API's list is) instead of sorting every row of the unit. Not for the
+        # small queues: their open dossiers have the latest due dates, at the far end of that index, and
+        # sorting them is cheaper — they keep the finer order (step due date, then submission).
+        return [dossiers.c.due_at.asc().nulls_last(), dossiers.c.id]
     return [
         dossiers.c.due_at.is_(None),
         dossiers.c.due_at,

@@ -145,7 +145,7 @@ _PAGE_HEADERS = {
 }
 
 
-def security_headers(message: Message, scope: Scope) -> None:
+async def security_headers(message: Message, scope: Scope) -> None:
     """`before_send` hook: the page headers on every non-API response; `no-store` on HTML (personal data)."""
     if message["type"] != "http.response.start" or not is_page_path(scope.get("path", "/")):
         return

@@ -13,7 +13,9 @@ from sqlalchemy import event, select, text
 from motcua.domain.lifecycle import Action, ActorKind
 from motcua.services import dossiers as dossier_service
 from motcua.services.audit import verify_database
+from motcua.services.documents import DOCUMENTS_TOPIC, document_job
 from motcua.services.dossiers import replay_check
+from motcua.services.hooks import EventContext
 from motcua.services.identity import actor_from_row, get_user
 from motcua.services.runtime import Runtime
 from motcua.store import db as db_module
@@ -98,6 +100,43 @@ def test_an_action_is_two_statements_on_postgresql(api: DossierApi, runtime: Run
             .order_by(outbox.c.id)
         ).scalars()
         assert [(job["seq"], job["status"]) for job in jobs] == [(1, 1), (2, 2)]  # submitted, accepted
+    assert verify_database(runtime.db).ok
+
+
+def test_the_documents_job_is_written_with_the_action(api: DossierApi, runtime: Runtime) -> None:
+    """With the shipped hooks, the job queueing an action's document (the receipt on acceptance, the result on
+    issuing) is the one the documents hook queues — same topic, key and payload, committed with the action —
+    and on PostgreSQL it is written by the action's own statement (no separate INSERT); a submission answers
+    with no files without reading them."""
+    with statements(runtime.db) as seen:
+        created = api.submit("congdan")
+    assert created["files"] == [] and not [s for s in seen if "dossier_files" in s]
+    code = created["code"]
+    for username, action, payload in LIFECYCLE[:4]:
+        with statements(runtime.db) as seen:
+            api.act(username, code, action, **payload)
+        if runtime.db.dialect == "postgresql":
+            assert not [s for s in seen if s.lstrip().startswith("INSERT INTO outbox")], seen
+    with runtime.db.read() as conn:
+        row = conn.execute(
+            select(dossier_service.dossiers).where(dossier_service.dossiers.c.code == code)
+        ).one()
+        jobs = conn.execute(
+            select(outbox.c.key, outbox.c.payload, outbox.c.created_at, outbox.c.done_at)
+            .where(outbox.c.topic == DOCUMENTS_TOPIC)
+            .order_by(outbox.c.id)
+        ).all()
+        events = dossier_service.history(conn, row.id)
+        state = dossier_service.state_from_dict(row.state)
+        actors = {e.seq: actor_from_row(get_user(conn, e.actor_id) or {}) for e in events}
+    expected = []
+    for e in events:
+        ctx = EventContext(None, runtime, row.id, state, e, actors[e.seq], {})  # type: ignore[arg-type]
+        job = document_job(ctx)
+        if job is not None:
+            expected.append((job[1], job[2], e.at, None))
+    assert len(jobs) == 2 and jobs[0].payload["kind"] == "giay_tiep_nhan"  # the receipt, then the result
+    assert [tuple(job) for job in jobs] == expected
     assert verify_database(runtime.db).ok
 
 
@@ -193,8 +232,10 @@ def test_the_city_wide_list_has_a_capped_total_and_due_order(
     capped = api.call("GET", "/api/v1/dossiers?limit=5", "tp.giamsat", expect=200)
     assert capped["total"] == 2 and capped["total_is_capped"] is True
     assert sorted(item["code"] for item in capped["items"]) == sorted(codes)  # the page is not capped
-    ward = api.call("GET", "/api/v1/dossiers", "sg.giamsat", expect=200)  # a unit's list: exact
-    assert ward["total"] == 3 and ward["total_is_capped"] is False
+    ward = api.call("GET", "/api/v1/dossiers", "sg.giamsat", expect=200)  # a unit's "all": capped too
+    assert ward["total"] == 2 and ward["total_is_capped"] is True and len(ward["items"]) == 3
+    new = api.call("GET", "/api/v1/dossiers?queue=new", "sg.tiepnhan", expect=200)  # the active queues: exact
+    assert new["total"] == 3 and new["total_is_capped"] is False
     dues = [item["due_at"] for item in capped["items"]]
     assert dues == sorted(dues, key=lambda due: (due is None, due or ""))
 
@@ -215,8 +256,9 @@ def test_tracking_survives_a_dropped_connection_and_matches_the_sync_lookup(
         dropped = conn.execute(
             text(
                 "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE datname = current_database()"
-                " AND pid <> pg_backend_pid() AND query LIKE '%FROM dossiers WHERE code = $1%'"
-            )
+                " AND pid <> pg_backend_pid() AND query = :lookup"
+            ),
+            {"lookup": dossier_service._TRACK_SQL},
         ).all()
     assert dropped == [(True,)]  # the lookup's own connection
     assert api.track(code) == first

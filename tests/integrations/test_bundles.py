@@ -233,23 +233,26 @@ def test_mistakes_in_any_part_are_reported_at_submission_and_nothing_is_filed(gw
 
 
 def _part_lookups(seen: list[str]) -> int:
-    return sum("FROM bundle_parts" in statement for statement in seen)
+    """The hook's own lookups of a dossier's part (an action's row read also says whether it is one)."""
+    return sum(statement.lstrip().startswith("SELECT bundle_parts.") for statement in seen)
 
 
 def test_the_hook_looks_a_dossier_up_once_and_still_moves_the_bundles(
     gw_api: DossierApi, gw_runtime: Runtime, gateway: Gateway
 ) -> None:
-    """A plain birth registration (a bundle lead's procedure) is looked up in the bundle parts once: not on
-    its submission (a dossier is linked after it), then remembered as no part. A desk filing, accepted in
-    the transaction that submits it, is not remembered from that transaction. Bundles filed in between
-    still advance, and dossiers of other procedures are never looked up."""
+    """A plain birth registration (a bundle lead's procedure) is never looked up by the hook: not on its
+    submission (a dossier is linked after it), and each action's row read says it is no part (remembered).
+    A desk filing, accepted in the transaction that submits it, is looked up there and not remembered from
+    that transaction; its later actions' reads answer. Bundles filed in between still advance, and dossiers
+    of other procedures are never looked up."""
     with statements(gw_api.db) as seen:
         plain = gw_api.submit("congdan")["code"]
     assert _part_lookups(seen) == 0
     with statements(gw_api.db) as seen:
         _resolve(gw_api, plain, "sg.tiepnhan", "sg.xuly", "sg.pheduyet")
         gw_api.act("sg.traketqua", plain, "return_result", method="desk")
-    assert _part_lookups(seen) == 1
+    assert _part_lookups(seen) == 0
+    assert sum("in_bundle" in statement for statement in seen) == 5  # the five actions' row reads
 
     walk_in = {"full_name": "Lê Thị Mai", "personal_id": "079185012345"}
     with statements(gw_api.db) as seen:
@@ -258,7 +261,7 @@ def test_the_hook_looks_a_dossier_up_once_and_still_moves_the_bundles(
     with statements(gw_api.db) as seen:
         gw_api.act("sg.xuly", desk, "forward")
         gw_api.act("sg.pheduyet", desk, "approve")
-    assert _part_lookups(seen) == 1  # looked up again once, outside the submitting transaction
+    assert _part_lookups(seen) == 0  # the actions' row reads, outside the submitting transaction, answer
 
     bundle = _file(gw_api, "khai-sinh-thuong-tru-bhyt", _birth_parts(gw_api))
     lead = _parts(bundle)["khai_sinh"]["dossier"]["code"]

@@ -233,6 +233,92 @@ def test_my_queue_holds_dossiers_at_my_step_unless_assigned_to_someone_else(
     assert waiting not in queue_codes(web_client.get("/mot-cua/cua-toi").text)
 
 
+def test_a_large_queue_says_more_than_and_still_pages_to_its_end(
+    web_client: TestClient[Any], clock: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A queue's total is counted up to a cap ("hơn 10.000"); the next link stays while more rows exist."""
+    from motcua.services import workspace
+    from motcua.web.routes import officer as officer_routes
+
+    rt = runtime(web_client)
+    codes = []
+    for child in ("Trần Bảo Ngọc", "Lê Gia Huy", "Phạm An Nhiên"):
+        codes.append(file_online(rt, child=child))
+        clock.advance(timedelta(minutes=1))
+    monkeypatch.setattr(workspace, "QUEUE_COUNT_CAP", 2)
+    monkeypatch.setattr(officer_routes, "PAGE_SIZE", 1)
+    login(web_client, "sg.tiepnhan")
+    seen = []
+    for offset, summary, has_next in (
+        (0, "Hiển thị 1–1 trên hơn 1 hồ sơ", True),
+        (1, "Hiển thị 2–2 trên hơn 2 hồ sơ", True),  # counted one past this page: there is a next one
+        (2, "Hiển thị 3–3 trên tổng số 3", False),  # below the cap: exact
+    ):
+        page = unescape(web_client.get(f"/mot-cua/moi?offset={offset}").text)
+        assert summary in page and ('rel="next"' in page) is has_next
+        seen += queue_codes(page)
+    assert seen == codes
+    monkeypatch.setattr(workspace, "QUEUE_COUNT_CAP", 10_001)
+    monkeypatch.setattr(officer_routes, "PAGE_SIZE", 2)
+    english = unescape(web_client.get("/mot-cua/moi", params={"lang": "en"}).text)
+    assert "Showing 1–2 of 3" in english and 'rel="next"' in english
+    result = workspace.officer_queue(
+        rt, officer("sg.tiepnhan", rt), workspace.QueueQuery(queue="new", status="1", limit=1)
+    )
+    assert result["total"] == 3 and result["total_is_capped"] is False
+    monkeypatch.setattr(workspace, "QUEUE_COUNT_CAP", 2)
+    result = workspace.officer_queue(
+        rt, officer("sg.tiepnhan", rt), workspace.QueueQuery(queue="new", status="1", limit=1)
+    )
+    assert result["total"] == 2 and result["total_is_capped"] is True
+
+
+def test_unit_queue_filters_pushed_into_each_unit_arm_select_the_same_dossiers(
+    web_client: TestClient[Any],
+) -> None:
+    """`_where` puts the status filter into each arm of a unit's OR (each an index search): same rows as
+    the plain `scope AND filters`, for every status choice, the SLA bands and a text search."""
+    from sqlalchemy import and_
+
+    from motcua.services import workspace
+
+    rt = runtime(web_client)
+    codes = [file_online(rt, child=child) for child in ("Trần Bảo Ngọc", "Lê Gia Huy", "Phạm An Nhiên")]
+    receiver = officer("sg.tiepnhan", rt)
+    dossier_service.act(rt, receiver, codes[0], Action.ACCEPT, {})
+    dossier_service.act(rt, receiver, codes[1], Action.REFUSE_RECEPTION, {"reason": "Thiếu giấy tờ"})
+    actor = officer("sg.xuly", rt)
+    for status in ("", "all", "1", "2", "3", "10"):
+        for extra in ({}, {"sla": "within_time"}, {"text": codes[2][-4:]}):
+            query = workspace.QueueQuery(queue="unit", status=status, limit=50, **extra)
+            result = workspace.officer_queue(rt, actor, query)
+            with rt.db.read() as conn:
+                scope = workspace._queue_scope(conn, rt, actor, "unit")
+                conditions = workspace._filters(query, rt.clock.now(), rt.db.dialect)
+                plain = set(conn.execute(select(dossiers.c.code).where(and_(scope, *conditions))).scalars())
+            assert {item["code"] for item in result["items"]} == plain and result["total"] == len(plain)
+    assert {item["code"] for item in workspace.officer_queue(rt, actor, workspace.QueueQuery())["items"]} == {
+        codes[0],
+        codes[2],
+    }
+
+
+def test_capped_summary_numbers_use_each_languages_thousands_separator(
+    web_client: TestClient[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from motcua.services import workspace
+
+    def big_queue(*_: Any) -> dict[str, Any]:
+        return {"items": [], "total": 10_001, "total_is_capped": True, "procedures": []}
+
+    monkeypatch.setattr(workspace, "officer_queue", big_queue)
+    login(web_client, "sg.xuly")
+    vi = unescape(web_client.get("/mot-cua/don-vi?status=all").text)
+    assert "Hiển thị 1–20 trên hơn 10.000 hồ sơ" in vi and 'rel="next"' in vi
+    en = unescape(web_client.get("/mot-cua/don-vi", params={"status": "all", "lang": "en"}).text)
+    assert "Showing 1–20 of more than 10,000 dossiers" in en
+
+
 # ---------------------------------------------------------------- the dossier page and its actions
 
 
