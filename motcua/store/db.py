@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import threading
 import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
@@ -178,12 +179,29 @@ class AsyncReader:
                     pool.idle.pop().terminate()
 
 
+_SQLITE_WRITE_LOCKS: dict[str, threading.RLock] = {}
+
+
+def _sqlite_write_lock(engine: Engine) -> threading.RLock | None:
+    """One lock per SQLite file in this process, shared by every `Database` on it (re-entrant: a nested
+    transaction on the same thread meets SQLite's own lock, as without this one); none in memory."""
+    name = engine.url.database
+    if not name or name == ":memory:" or name.startswith("file:"):
+        return None
+    with _LOCKS_GUARD:
+        return _SQLITE_WRITE_LOCKS.setdefault(str(Path(name).resolve()), threading.RLock())
+
+
+_LOCKS_GUARD = threading.Lock()
+
+
 class Database:
     """Owns the engine; hands out transactions (write) and connections (read)."""
 
     def __init__(self, url: str | None = None, engine: Engine | None = None) -> None:
         self.engine = engine or make_engine(url)
         self.async_reader: AsyncReader | None = None
+        self._write_lock = _sqlite_write_lock(self.engine) if self.engine.dialect.name == "sqlite" else None
         engine_url = self.engine.url
         if (
             self.engine.dialect.name == "postgresql"
@@ -199,8 +217,17 @@ class Database:
 
     @contextmanager
     def transaction(self) -> Iterator[Connection]:
-        """One atomic unit of work: committed on normal exit, rolled back on any exception."""
-        with self.engine.begin() as conn:
+        """One atomic unit of work: committed on normal exit, rolled back on any exception.
+
+        SQLite has one writer at a time. Its busy handler makes a waiting writer sleep and retry (1, 2, 5 … up
+        to 100 ms between tries), so under concurrent writes the waits, not the writes, made the latency; here
+        the writers of this process queue on a lock instead and each starts the moment the previous commits.
+        Writers in other processes (the CLI) still meet the busy handler."""
+        if self._write_lock is None:
+            with self.engine.begin() as conn:
+                yield conn
+            return
+        with self._write_lock, self.engine.begin() as conn:
             yield conn
 
     @contextmanager

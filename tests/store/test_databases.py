@@ -132,3 +132,41 @@ def test_the_async_reader_is_used_only_for_urls_asyncpg_reads_like_libpq() -> No
     finally:
         plain.dispose()
         odd.dispose()
+
+
+def test_sqlite_writers_of_one_process_queue_on_one_lock_per_file(tmp_path: Path) -> None:
+    """Writers wait for the previous commit on a lock (no busy-handler sleeps of up to 100 ms), every
+    `Database` on the same file shares it, and a waiting writer proceeds as soon as the holder commits."""
+    url = f"sqlite:///{tmp_path / 'commune.sqlite3'}"
+    first, second, other = Database(url), Database(url), Database(f"sqlite:///{tmp_path / 'other.sqlite3'}")
+    try:
+        assert first._write_lock is not None and first._write_lock is second._write_lock
+        assert other._write_lock is not first._write_lock
+        with first.transaction() as conn:
+            conn.exec_driver_sql("CREATE TABLE t (n INTEGER)")
+        holding, order = threading.Event(), []
+
+        def hold() -> None:
+            with first.transaction() as conn:
+                conn.exec_driver_sql("INSERT INTO t VALUES (1)")
+                holding.set()
+                threading.Event().wait(0.3)
+                order.append("first commits")
+
+        def wait_then_write() -> None:
+            holding.wait()
+            with second.transaction() as conn:
+                order.append("second writes")
+                conn.exec_driver_sql("INSERT INTO t VALUES (2)")
+
+        threads = [threading.Thread(target=hold), threading.Thread(target=wait_then_write)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join(10)
+        assert order == ["first commits", "second writes"]
+        with second.read() as conn:
+            assert sorted(conn.exec_driver_sql("SELECT n FROM t").scalars()) == [1, 2]
+    finally:
+        for db in (first, second, other):
+            db.dispose()
