@@ -775,8 +775,8 @@ def sqlite_commune(ctx: Context) -> tuple[dict[str, Any], list[str]]:
             db, dossiers=ctx.scale.sqlite_dossiers, now=now, receiving_units={WARD}
         )
         seconds = time.perf_counter() - started
-        with db.engine.connect() as conn:
-            conn.exec_driver_sql("ANALYZE")
+        # No ANALYZE here: the server's first connection runs it, as it would for a commune's own file
+        # (`store.db.refresh_sqlite_statistics`).
         sessions = {  # page sessions (the `motcua_session` cookie) of two officers
             name: f"{SESSION_COOKIE}={_web_token(db, name, now)}" for name in ("sg.tiepnhan", "sg.xuly")
         }

@@ -15,7 +15,7 @@ from sqlalchemy import Column, Integer, MetaData, Table, func, insert, inspect, 
 from sqlalchemy.exc import StatementError
 
 from motcua.store import migrate
-from motcua.store.db import Database
+from motcua.store.db import Database, refresh_sqlite_statistics
 from motcua.store.schema import load_all
 from motcua.store.schema.base import Instant
 
@@ -170,3 +170,36 @@ def test_sqlite_writers_of_one_process_queue_on_one_lock_per_file(tmp_path: Path
     finally:
         for db in (first, second, other):
             db.dispose()
+
+
+def test_sqlite_statistics_are_refreshed_when_the_dossiers_outgrow_them(tmp_path: Path) -> None:
+    """A commune's file without statistics, or with statistics from when it held half as many dossiers,
+    is analysed when a connection opens (else SQLite guesses plans: a queue page sorted 100k rows)."""
+    import sqlite3
+
+    path = tmp_path / "commune.sqlite3"
+    raw = sqlite3.connect(path, isolation_level=None)
+    assert refresh_sqlite_statistics(raw) is False  # no dossiers table: nothing to do, no error
+    raw.execute("CREATE TABLE dossiers (id INTEGER PRIMARY KEY, unit TEXT)")
+    raw.execute("CREATE INDEX ix_unit ON dossiers (unit)")
+    raw.executemany("INSERT INTO dossiers (unit) VALUES (?)", [("phuong-sai-gon",)] * 999)
+    assert refresh_sqlite_statistics(raw) is False  # too small to matter
+    raw.executemany("INSERT INTO dossiers (unit) VALUES (?)", [("phuong-sai-gon",)] * 1001)
+    raw.close()
+
+    db = Database(f"sqlite:///{path}")  # a new connection: 2,000 dossiers, no statistics → ANALYZE
+    try:
+        with db.read() as conn:
+            assert conn.exec_driver_sql("SELECT stat FROM sqlite_stat1 WHERE idx = 'ix_unit'").scalar() == (
+                "2000 2000"
+            )
+    finally:
+        db.dispose()
+    raw = sqlite3.connect(path, isolation_level=None)
+    assert refresh_sqlite_statistics(raw) is False  # up to date
+    raw.executemany("INSERT INTO dossiers (unit) VALUES (?)", [("phuong-ben-thanh",)] * 2001)
+    assert refresh_sqlite_statistics(raw) is True  # 4,001 rows against 2,000 analysed
+    assert (
+        raw.execute("SELECT stat FROM sqlite_stat1 WHERE idx = 'ix_unit'").fetchone()[0].startswith("4001 ")
+    )
+    raw.close()
