@@ -348,17 +348,7 @@ class BusinessCalendar:
 
     def next_opening(self, instant: datetime) -> datetime:
         """`instant` itself if the office is open then, else the next opening (11:30 → 13:00, Fri 18:00 → Mon 07:30)."""
-        table = self._table
-        if (
-            table is not None
-            and type(instant) is datetime
-            and instant.tzinfo is self.tz
-            and table.lo <= instant < table.hi
-        ):
-            local = instant  # the common case, `_local` and `_table_for` inlined
-        else:
-            local = self._local(instant, "instant")
-            table = self._table_for(local)
+        local, table = self._local_and_table(instant, "instant")
         while table is not None:
             i = bisect_right(table.ends, local)
             if i < table.count:
@@ -431,17 +421,7 @@ class BusinessCalendar:
             raise InvalidInput("calendar.negative_duration", "Thời gian xử lý không được âm.")
         if pauses:
             return self._reference_add_working_time(start, amount, pauses)
-        table = self._table
-        if (
-            table is not None
-            and type(start) is datetime
-            and start.tzinfo is self.tz
-            and table.lo <= start < table.hi
-        ):
-            local = start  # the common case, `_local` and `_table_for` inlined
-        else:
-            local = self._local(start, "start")
-            table = self._table_for(local)
+        local, table = self._local_and_table(start, "start")
         while table is not None:
             i = bisect_right(table.ends, local)
             if not amount:  # the first instant the office is open
@@ -560,6 +540,20 @@ class BusinessCalendar:
         return total
 
     # ---- the table of office periods ---------------------------------------------------------------
+
+    def _local_and_table(self, instant: datetime, field: str) -> tuple[datetime, _Table | None]:
+        """`instant` in local time and the table holding it; the common case (already local, inside the
+        current table) without `_local` and `_table_for`."""
+        table = self._table
+        if (
+            table is not None
+            and type(instant) is datetime
+            and instant.tzinfo is self.tz
+            and table.lo <= instant < table.hi
+        ):
+            return instant, table
+        local = self._local(instant, field)
+        return local, self._table_for(local)
 
     def _local(self, instant: datetime, field: str) -> datetime:
         """`instant` in the calendar's timezone (itself when it already is); validated like `_utc`."""

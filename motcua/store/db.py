@@ -149,6 +149,7 @@ _CONNECTION_LOST = (
     asyncpg.PostgresConnectionError,
     asyncpg.InterfaceError,
     asyncpg.exceptions.OperatorInterventionError,
+    asyncpg.InternalClientError,  # the protocol's state broken: seen when the server ended the connection
     OSError,
 )
 
