@@ -14,7 +14,8 @@ role × unit checks, the legal due date at acceptance and each step's due date o
 calendar's table of office periods — `BusinessCalendar`, built once per process like Spiff's parsed spec), a
 new immutable state, and the event with its changed fields already encoded for storage (ISO instants). The
 submission instants repeat every 300 instances; the engine keeps no cache keyed by instants or dossiers, so
-the repetition does not help it (the calendar's table depends only on the years touched).
+the repetition does not help it (the calendar's table, and the ISO formatter's table of years in which the
+zone is +07:00, depend only on the years touched; the workflow's routes are compiled once when it is parsed).
 """
 
 from __future__ import annotations

@@ -421,7 +421,16 @@ class BusinessCalendar:
             raise InvalidInput("calendar.negative_duration", "Thời gian xử lý không được âm.")
         if pauses:
             return self._reference_add_working_time(start, amount, pauses)
-        local, table = self._local_and_table(start, "start")
+        table = self._table
+        if (  # `_local_and_table`'s common case, inline: already local, inside the current table
+            table is not None
+            and type(start) is datetime
+            and start.tzinfo is self.tz
+            and table.lo <= start < table.hi
+        ):
+            local = start
+        else:
+            local, table = self._local_and_table(start, "start")
         while table is not None:
             i = bisect_right(table.ends, local)
             if not amount:  # the first instant the office is open

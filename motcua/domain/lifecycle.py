@@ -21,7 +21,7 @@ from typing import Any, Protocol
 from motcua.domain.catalog import TimeUnit
 from motcua.domain.clock import VN_TZ, require_aware, to_vn
 from motcua.domain.errors import Conflict, Forbidden, InvalidInput
-from motcua.domain.workflow import END, Role, RouteAction, Step, StepAction, Workflow
+from motcua.domain.workflow import Role, RouteAction, Step, StepAction, Workflow
 
 Pause = tuple[datetime, datetime]
 
@@ -431,7 +431,8 @@ def decide(state: DossierState, command: Command, ctx: Context) -> tuple[Dossier
         )
     step = workflow.step(state.step)
     _authorise(state, step, command)
-    _check_state_rules(state, action, ctx)
+    if action in _HISTORY_RULED:
+        _check_state_rules(state, action, ctx)
     changes, data = _HANDLERS[action](state, step, command, ctx, at)
     version = state.version + 1
     changes["version"] = version
@@ -477,7 +478,8 @@ def _authorise(state: DossierState, step: Step, command: Command) -> None:
         raise Forbidden(
             "dossier.not_applicant", "Chỉ người yêu cầu (hoặc người nộp thay) được thực hiện thao tác này."
         )
-    if not step.allows(action):
+    name: str = action  # (an action's name: the step's route and in-place actions are other enums)
+    if name not in step.routes and name not in step.may:  # `step.allows(action)`
         raise Conflict(
             "dossier.action_not_in_step",
             f"Bước «{step.name}» không có thao tác «{action.label_vi}».",
@@ -515,6 +517,10 @@ def _latest_instant(state: DossierState) -> datetime:
         if resumed_at is not None and resumed_at > latest:
             latest = resumed_at
     return latest
+
+
+# The actions `_check_state_rules` may refuse (the others pass it untouched).
+_HISTORY_RULED = frozenset({Action.REQUEST_SUPPLEMENT, Action.REFUSE_RECEPTION})
 
 
 def _check_state_rules(state: DossierState, action: Action, ctx: Context) -> None:
@@ -560,10 +566,9 @@ def _reason(command: Command, *, required: bool = True) -> str:
     return reason
 
 
-def _enter(state: DossierState, changes: Changes, step_id: str, ctx: Context, at: datetime) -> Changes:
+def _enter(state: DossierState, changes: Changes, step: Step, ctx: Context, at: datetime) -> Changes:
     """Move to a step: resolve where it is worked on and give it its share of the legal time. `changes` are
     the handler's changes so far (acceptance sets the clock start)."""
-    step = ctx.workflow.step(step_id)
     step_due = None
     share, whole = step.share_ratio
     clock_start = changes.get("clock_start", state.clock_start)
@@ -571,7 +576,7 @@ def _enter(state: DossierState, changes: Changes, step_id: str, ctx: Context, at
         cal = ctx.calendar
         # The step's share of the legal time: int(share × whole seconds of the legal time), in integers.
         legal = _legal_seconds(cal, state.time_amount, state.time_unit, clock_start)
-        seconds = _SECOND * _truncated_quotient(share * legal, whole)
+        seconds = _SECOND * (share * legal // whole if legal >= 0 else -(-share * legal // whole))
         # Fix: counted from `at`, so a step entered at an acceptance after the cut-off got working time
         # before the clock had started. (Working time added to an instant is counted from its next opening.)
         step_due = cal.add_working_time(clock_start if clock_start > at else at, seconds)
@@ -586,8 +591,12 @@ def _enter(state: DossierState, changes: Changes, step_id: str, ctx: Context, at
 def _route(
     state: DossierState, step: Step, action: RouteAction, ctx: Context, at: datetime, changes: Changes
 ) -> Changes:
-    target = step.routes[action]
-    if target == END:
+    workflow = ctx.workflow
+    try:
+        target = workflow.moves[step.id][action]  # compiled once per workflow
+    except KeyError:
+        target = workflow.route_target(step, action)  # (raises as the lookup by id did)
+    if target is None:  # the end
         changes["step_entered_at"] = at
         changes["step_due_at"] = None
         changes["assignee_id"] = None
@@ -896,9 +905,27 @@ _PLAIN = frozenset({str, int, bool, type(None)})
 
 
 def _iso(value: datetime) -> str:
-    """`value.isoformat()`, the same text. An instant at +07:00 with whole seconds (every instant the engine
-    makes on the Vietnamese calendar) is formatted from its fields and a table of two-digit numbers: about
-    twice as fast as `isoformat`, whose C code formats twice through `PyUnicode_FromFormat`."""
+    """`value.isoformat()`, the same text. An instant in `VN_TZ` with whole seconds in a year when the zone is
+    +07:00 throughout (every instant the engine makes on the Vietnamese calendar) is formatted from its fields
+    and a table of two-digit numbers: about twice as fast as `isoformat`, whose C code formats twice through
+    `PyUnicode_FromFormat`. (Identity of the zone and a per-year table instead of `utcoffset()` per call.)"""
+    year = value.year
+    if value.tzinfo is not VN_TZ or value.microsecond or type(value) is not datetime:
+        return _iso_checked(value)
+    plus_seven = _PLUS_SEVEN_YEARS.get(year)
+    if plus_seven is None:
+        plus_seven = _plus_seven_year(year)
+    if not plus_seven:
+        return value.isoformat()
+    two = _TWO_DIGITS
+    return (
+        f"{year}-{two[value.month]}-{two[value.day]}"
+        f"T{two[value.hour]}:{two[value.minute]}:{two[value.second]}+07:00"
+    )
+
+
+def _iso_checked(value: datetime) -> str:
+    """`_iso` for instants in another zone object: the fast form when its offset is +07:00 (by `utcoffset`)."""
     year = value.year
     if year < 1000 or value.microsecond or type(value) is not datetime or value.utcoffset() != _PLUS_SEVEN:
         return value.isoformat()  # (a subclass may write more: pandas' Timestamp adds nanoseconds)
@@ -909,6 +936,26 @@ def _iso(value: datetime) -> str:
     )
 
 
+def _plus_seven_year(year: int) -> bool:
+    """Whether `VN_TZ` is +07:00 at every midnight of `year` and of the next 1 January (the calendar's own
+    rule for a year of one offset: `BusinessCalendar`'s table), remembered. Bounded by the years 1000–9999
+    (≈ 365 `utcoffset` calls once per year touched); a zone's history does not change while running."""
+    if not 1000 <= year <= 9998:
+        return False
+    day = datetime(year, 1, 1, tzinfo=VN_TZ)
+    end = datetime(year + 1, 1, 1, tzinfo=VN_TZ)
+    result = True
+    while day <= end:
+        if day.utcoffset() != _PLUS_SEVEN:
+            result = False
+            break
+        day += _DAY
+    _PLUS_SEVEN_YEARS[year] = result
+    return result
+
+
+_PLUS_SEVEN_YEARS: dict[int, bool] = {}
+_DAY = timedelta(days=1)
 _PLUS_SEVEN = timedelta(hours=7)
 _TWO_DIGITS = tuple(f"{n:02d}" for n in range(60))
 
@@ -1027,10 +1074,15 @@ def _opening_changes(values: Mapping[str, Any], at: datetime) -> dict[str, Any]:
 
 def _copy_with(fields: Mapping[str, Any], changes: Mapping[str, Any]) -> DossierState:
     """A state of `fields` (an old state's) with `changes` (known field names) applied; unchanged fields
-    share their objects. (One merged dict set as the instance's: half the cost of updating a new one.)"""
-    new = object.__new__(DossierState)
-    object.__setattr__(new, "__dict__", {**fields, **changes})
+    share their objects. (Filled in place without the frozen dataclass's field-by-field `__setattr__`.)"""
+    new = _new_object(DossierState)
+    merged = new.__dict__  # a fresh instance's (empty) dict, filled in place: no second dict
+    merged.update(fields)
+    merged.update(changes)
     return new
+
+
+_new_object = object.__new__
 
 
 def _changed(before: Mapping[str, Any], changes: Mapping[str, Any], at: datetime) -> dict[str, Any]:
@@ -1038,16 +1090,16 @@ def _changed(before: Mapping[str, Any], changes: Mapping[str, Any], at: datetime
     exactly `diff(old, new)` when `new` is `old` with `changes` applied.
 
     `_encode_fields` for one transition: `at`, the command's instant, is the datetime most fields hold
-    (`last_event_at`, `step_entered_at`, often `accepted_at`, `clock_start`, `resolved_at`…), so its ISO
-    form is made once without a memo; other datetimes (deadlines, of which acceptance sets the same one
-    as `due_at` and `legal_due_at`) go through a memo by identity."""
+    (`last_event_at` always, `step_entered_at`, often `accepted_at`, `clock_start`, `resolved_at`…), so its
+    ISO form is made once, up front; other datetimes (deadlines, of which acceptance sets the same one as
+    `due_at` and `legal_due_at`) go through a memo by identity for this call."""
     keys = tuple(changes)
     order = _ORDERS.get(keys)
     if order is None:
         order = _field_order(keys)
-    result: dict[str, Any] = {}
-    at_text: str | None = None
+    at_text = _iso(at)
     isoformats: dict[int, str] | None = None
+    result: dict[str, Any] = {}
     for name in order:
         value = changes[name]
         old = before[name]
@@ -1056,8 +1108,6 @@ def _changed(before: Mapping[str, Any], changes: Mapping[str, Any], at: datetime
         kind = type(value)
         if kind is datetime:
             if value is at:
-                if at_text is None:
-                    at_text = _iso(at)
                 result[name] = at_text
                 continue
             if isoformats is None:
@@ -1099,22 +1149,18 @@ def _new_event(
     data: Mapping[str, Any],
     changes: Mapping[str, Any],
 ) -> Event:
-    """`Event(...)` without the frozen dataclass's field-by-field `object.__setattr__` (the same object)."""
-    event = object.__new__(Event)
-    object.__setattr__(
-        event,
-        "__dict__",
-        {
-            "seq": seq,
-            "type": type,
-            "at": at,
-            "actor_id": actor_id,
-            "actor_kind": actor_kind,
-            "actor_unit_id": actor_unit_id,
-            "data": data,
-            "changes": changes,
-        },
-    )
+    """`Event(...)` without the frozen dataclass's field-by-field `object.__setattr__` (the same object): the
+    fresh instance's dict filled in place."""
+    event = _new_object(Event)
+    fields = event.__dict__
+    fields["seq"] = seq
+    fields["type"] = type
+    fields["at"] = at
+    fields["actor_id"] = actor_id
+    fields["actor_kind"] = actor_kind
+    fields["actor_unit_id"] = actor_unit_id
+    fields["data"] = data
+    fields["changes"] = changes
     return event
 
 

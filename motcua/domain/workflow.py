@@ -107,12 +107,32 @@ class Workflow:
     # The steps by id, built once (the engine looks a step up on every transition); the first of duplicates
     # wins, as the linear search did (`validate_workflow` rejects duplicates anyway).
     _by_id: Mapping[str, Step] = field(init=False, repr=False, compare=False, hash=False)
+    # The routes compiled once: step id → route action → the next step (None: the end). A route to a step
+    # the workflow lacks is left out, so `route_target` reports it (`validate_workflow` rejects it anyway).
+    moves: Mapping[str, Mapping[str, Step | None]] = field(init=False, repr=False, compare=False, hash=False)
 
     def __post_init__(self) -> None:
         by_id: dict[str, Step] = {}
         for step in self.steps:
             by_id.setdefault(step.id, step)
         object.__setattr__(self, "_by_id", by_id)
+        moves = {
+            step_id: {
+                action: None if target == END else by_id[target]
+                for action, target in step.routes.items()
+                if target == END or target in by_id
+            }
+            for step_id, step in by_id.items()
+        }
+        object.__setattr__(self, "moves", moves)
+
+    def route_target(self, step: Step, action: RouteAction) -> Step | None:
+        """The step `action` leads to from `step` (None: the end); `step.routes[action]` looked up."""
+        try:
+            return self.moves[step.id][action]
+        except KeyError:  # a route to an unknown step: InvalidInput; no such route: KeyError, as before
+            target = step.routes[action]
+            return None if target == END else self.step(target)
 
     @property
     def start(self) -> Step:

@@ -310,3 +310,16 @@ def test_the_fast_iso_form_is_isoformat(moment: datetime, tz: Any) -> None:
     assert _iso(value) == value.isoformat()
     whole = value.replace(microsecond=0)
     assert _iso(whole) == whole.isoformat()
+
+
+@settings(max_examples=300, deadline=None)
+@given(moment=st.datetimes(min_value=datetime(1900, 1, 1), max_value=datetime(2100, 12, 31)))
+def test_the_fast_iso_form_follows_the_zone_history_year_by_year(moment: datetime) -> None:
+    """`_iso` of Vietnamese instants (its per-year table of +07:00 years instead of `utcoffset` on each call)
+    writes `isoformat()` across the zone's changes of offset before 1976 and the fixed years since."""
+    value = moment.replace(tzinfo=VN_TZ, microsecond=0)
+    assert _iso(value) == value.isoformat()
+    assert (
+        _iso(value.replace(month=1, day=1, hour=0, minute=0, second=0))
+        == value.replace(month=1, day=1, hour=0, minute=0, second=0).isoformat()
+    )

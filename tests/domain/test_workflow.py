@@ -4,6 +4,7 @@ and a Vietnamese explanation that names the offending step."""
 from __future__ import annotations
 
 import copy
+import dataclasses
 import re
 from collections.abc import Callable
 from fractions import Fraction
@@ -300,3 +301,32 @@ def test_bad_workflow_id_is_refused(bad_id: str) -> None:
 @pytest.mark.parametrize("document", [["id", "tieu-chuan"], "tieu-chuan", None])
 def test_a_document_that_is_not_a_mapping_is_refused(document: Any) -> None:
     assert refusal(document).code == "workflow.bad_document"
+
+
+@pytest.mark.parametrize("name", ["tieu-chuan", "lien-thong-xa-tinh"])
+def test_the_compiled_routes_are_the_steps_routes_looked_up_by_id(name: str) -> None:
+    """`Workflow.moves` (built once for the engine) gives, for every step and route, the step `routes` names
+    (None for the end), and `route_target` answers the same."""
+    workflow = parse_workflow(packaged(name))
+    for step in workflow.steps:
+        assert set(workflow.moves[step.id]) == set(step.routes)
+        for action, target in step.routes.items():
+            expected = None if target == END else workflow.step(target)
+            assert workflow.moves[step.id][action] is expected
+            assert workflow.route_target(step, action) is expected
+
+
+def test_a_route_to_an_unknown_step_is_still_refused_when_followed() -> None:
+    """A workflow built without validation keeps a route to a missing step out of `moves`; following it
+    raises the unknown-step refusal, and a route the step lacks a KeyError, as the lookup by id did."""
+    workflow = parse_workflow(packaged("tieu-chuan"))
+    first = workflow.steps[0]
+    broken = Workflow(
+        workflow.id, 2, workflow.name, (dataclasses.replace(first, routes={RouteAction.ACCEPT: "x"}),)
+    )
+    assert broken.moves[first.id] == {}
+    with pytest.raises(InvalidInput) as caught:
+        broken.route_target(broken.steps[0], RouteAction.ACCEPT)
+    assert caught.value.code == "workflow.unknown_step"
+    with pytest.raises(KeyError):
+        broken.route_target(broken.steps[0], RouteAction.FORWARD)
