@@ -418,3 +418,101 @@ def test_form_data_must_be_strict_json(runtime: Runtime, tmp_path: Path) -> None
     report = import_dossiers(runtime.db, export, now=runtime.clock.now())
     assert report.imported == 1
     assert [(r.line, r.reason) for r in report.rejected] == [(2, "import.bad_form_data")]
+
+
+def _strict_json(text: str) -> Any:
+    """The reference: the standard library's decoder, NaN and Infinity refused."""
+
+    def refuse(constant: str) -> Any:
+        raise ValueError(constant)
+
+    try:
+        return json.loads(text, parse_constant=refuse)
+    except ValueError:
+        return None
+
+
+_JSON_VALUES = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(min_value=-(10**30), max_value=10**30)
+    | st.floats()
+    | st.text(max_size=8),
+    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=4), inner, max_size=4),
+    max_leaves=12,
+)
+
+
+@given(
+    _JSON_VALUES,
+    st.sampled_from(["", "x", ",", "]", "}", '"', "\\ud800", "1e400", " ", "\x00"]),
+    st.integers(min_value=0, max_value=60),
+)
+def test_json_fields_decode_as_the_strict_standard_decoder(value: Any, noise: str, at: int) -> None:
+    """`form_data` and `documents` are decoded by msgspec; what they decode to — or that they are not JSON —
+    is exactly what strict `json.loads` says, for valid texts and for damaged ones."""
+    from motcua.services.legacy_import import _decode_json_text
+
+    text = json.dumps(value, ensure_ascii=at % 2 == 0)
+    for candidate in (text, text[:at] + noise + text[at:]):
+        expected, got = _strict_json(candidate), _decode_json_text(candidate)
+        assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), candidate
+
+
+_DOC_VALUES = st.one_of(
+    st.none(), st.booleans(), st.integers(-2, 10**12), st.floats(allow_nan=False), st.text(max_size=6)
+)
+
+
+@given(
+    st.lists(
+        st.one_of(
+            st.fixed_dictionaries(
+                {
+                    "name": st.one_of(_DOC_VALUES, st.just("  Tờ khai.pdf ")),
+                    "sha256": st.one_of(_DOC_VALUES, st.just("AB" * 32), st.just("0f" * 32)),
+                    "size": _DOC_VALUES,
+                },
+                optional={"media_type": _DOC_VALUES, "label": _DOC_VALUES, "kind": _DOC_VALUES},
+            ),
+            _DOC_VALUES,
+        ),
+        max_size=3,
+    )
+)
+def test_documents_are_checked_as_before(items: list[Any]) -> None:
+    """The documents' checks and stored metadata match the straightforward reading of the rules."""
+    import re
+
+    from motcua.services.legacy_import import _documents
+
+    def reference(items: list[Any]) -> list[dict[str, Any]] | str:
+        out = []
+        for item in items:
+            ok = isinstance(item, dict)
+            sha = str(item.get("sha256") or "").lower() if ok else ""
+            size = item.get("size") if ok else None
+            if not (
+                re.fullmatch(r"[0-9a-f]{64}", sha)
+                and isinstance(size, int)
+                and size >= 0
+                and str(item.get("name") or "").strip()
+            ):
+                return "import.bad_documents"
+            out.append(
+                {
+                    "sha256": sha,
+                    "size": size,
+                    "media_type": str(item.get("media_type") or "application/pdf")[:100],
+                    "name": str(item["name"]).strip()[:300],
+                    "label": (str(item["label"]).strip() or None) if item.get("label") else None,
+                    "kind": str(item.get("kind") or "upload")[:32],
+                }
+            )
+        return out
+
+    try:
+        got: list[dict[str, Any]] | str = _documents({"documents": items})
+    except _Rejected as exc:
+        got = exc.reason
+    assert got == reference(items)
