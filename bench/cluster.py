@@ -89,6 +89,10 @@ class _BenchCluster(pg._Cluster):
 
     def _pg_ctl_start(self) -> bool:
         options = f"-k {self.root} -p {self.port} {self.settings.options()}"
+        if self.keep:
+            # A kept city stays on disk between runs: spent WAL segments are deleted at each checkpoint
+            # instead of renamed into future ones (a 10M load otherwise leaves ~max_wal_size of them).
+            options += " -c wal_recycle=off"
         return self._pg_ctl("-l", str(self.root / "server.log"), "-w", "-t", "120", "-o", options, "start")
 
 

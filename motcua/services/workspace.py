@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from typing import Any, cast
 
-from sqlalchemy import Connection, and_, func, or_, select, text, true
+from sqlalchemy import Connection, and_, func, literal_column, or_, select, text, true
 from sqlalchemy.sql import operators
 from sqlalchemy.sql.elements import BooleanClauseList, ColumnElement
 
@@ -78,18 +78,16 @@ def officer_queue(rt: Runtime, actor: Actor, query: QueueQuery) -> dict[str, Any
     _check_query(actor, query)
     now = rt.clock.now()
     cap = count_cap(query)
+    large = _may_be_large(query)
     with rt.db.read() as conn:
         scope = _queue_scope(conn, rt, actor, query.queue)
         where = _where(scope, query, now, rt.db.dialect)
-        counted = select(dossiers.c.id).where(where).limit(cap).subquery()
-        total = int(conn.execute(select(func.count()).select_from(counted)).scalar_one())
-        rows = conn.execute(
-            select(*_QUEUE_COLUMNS)
-            .where(where)
-            .order_by(*_order(query.sort, large=_may_be_large(query)))
-            .limit(query.limit)
-            .offset(query.offset)
-        ).mappings()
+        page = select(*_QUEUE_COLUMNS).where(where).order_by(*_order(query.sort, large=large))
+        page = page.limit(query.limit).offset(query.offset)
+        total = (
+            _capped_total(conn, scope, query, now, rt.db.dialect, cap) if large else _count(conn, where, cap)
+        )
+        rows = conn.execute(page).mappings()
         items = [_queue_item(row) for row in rows]
         procedures = _procedures_of(conn, rt, actor, query.queue, scope)
         names = user_names(conn, {item["assignee_id"] for item in items if item["assignee_id"]})
@@ -99,6 +97,33 @@ def officer_queue(rt: Runtime, actor: Actor, query: QueueQuery) -> dict[str, Any
 
 
 QUEUE_COUNT_CAP = 10_001  # a queue's total stops here ("hơn 10.000"), as the city-wide list's does
+
+
+def _count(conn: Connection, where: ColumnElement[bool], cap: int) -> int:
+    """Matching rows, counted up to `cap`. A constant, not the id, per row: PostgreSQL may then count from an
+    index alone (an index-only scan), as SQLite does (its id is the rowid, in every index)."""
+    counted = select(literal_column("1")).select_from(dossiers).where(where).limit(cap).subquery()
+    return int(conn.execute(select(func.count()).select_from(counted)).scalar_one())
+
+
+def _capped_total(
+    conn: Connection, scope: ColumnElement[bool], query: QueueQuery, now: datetime, dialect: str, cap: int
+) -> int:
+    """The total of a large queue, counted up to `cap`. A unit's scope is an OR of three columns, and counting
+    their union reads the table row of every dossier counted (≈ 8 ms for 10,000 rows on SQLite). The first arm
+    alone (received at the unit, with the status filter) is a range of its (unit, status) index, read without
+    the table: when it reaches the cap, so does the union (a superset). Only then, else the union is counted.
+    Not with other filters (procedure, SLA band): those need the rows, and the union would read them twice."""
+    if (
+        isinstance(scope, BooleanClauseList)
+        and scope.operator is operators.or_
+        and not _other_filters(query, now)
+    ):
+        first = _where(scope.clauses[0], query, now, dialect)
+        counted = _count(conn, first, cap)
+        if counted >= cap:
+            return counted
+    return _count(conn, _where(scope, query, now, dialect), cap)
 
 
 def count_cap(query: QueueQuery) -> int:
@@ -213,9 +238,15 @@ def _where(scope: ColumnElement[bool], query: QueueQuery, now: datetime, dialect
     columns: the status filter goes into each arm, `(receiving = u AND status IN …) OR (competent = u AND
     status IN …) OR …`, so each arm is a search of its (unit, status) index; with the status outside the OR,
     SQLite scans the table and PostgreSQL reads every row of the unit to check it. The other filters stay
-    outside (a text match repeated in three arms would be evaluated three times per row)."""
+    outside (a text match repeated in three arms would be evaluated three times per row). Except the open
+    dossiers on SQLite: their partial index serves the whole OR at once (below)."""
     status = _status_filter(query, dialect)
     others = _other_filters(query, now)
+    if query.status == "" and dialect == "sqlite":
+        # The open dossiers: `ix_dossiers_open_queue` (partial, over them only) holds the three unit columns and
+        # the sort keys, so SQLite sorts the page in it and reads 20 rows instead of every open row of the unit.
+        # It is used only with the open-statuses term as written in its WHERE, here outside the OR.
+        return and_(status, scope, *others) if status is not None else and_(scope, *others)
     if status is not None and isinstance(scope, BooleanClauseList) and scope.operator is operators.or_:
         return and_(or_(*(and_(arm, status) for arm in scope.clauses)), *others)
     return and_(scope, *([] if status is None else [status]), *others)

@@ -234,6 +234,13 @@ def test_the_city_wide_list_has_a_capped_total_and_due_order(
     assert sorted(item["code"] for item in capped["items"]) == sorted(codes)  # the page is not capped
     ward = api.call("GET", "/api/v1/dossiers", "sg.giamsat", expect=200)  # a unit's "all": capped too
     assert ward["total"] == 2 and ward["total_is_capped"] is True and len(ward["items"]) == 3
+    # the dossiers received at the unit reach the cap: the union is not counted
+    ward = api.call("GET", "/api/v1/dossiers?status=1", "sg.giamsat", expect=200)
+    assert ward["total"] == 2 and ward["total_is_capped"] is True
+    monkeypatch.setattr(dossier_service, "LIST_COUNT_CAP", 4)  # they do not: every arm is counted, exactly
+    ward = api.call("GET", "/api/v1/dossiers", "sg.giamsat", expect=200)
+    assert ward["total"] == 3 and ward["total_is_capped"] is False
+    monkeypatch.setattr(dossier_service, "LIST_COUNT_CAP", 2)
     new = api.call("GET", "/api/v1/dossiers?queue=new", "sg.tiepnhan", expect=200)  # the active queues: exact
     assert new["total"] == 3 and new["total_is_capped"] is False
     dues = [item["due_at"] for item in capped["items"]]

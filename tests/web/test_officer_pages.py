@@ -303,6 +303,37 @@ def test_unit_queue_filters_pushed_into_each_unit_arm_select_the_same_dossiers(
     }
 
 
+def test_a_large_unit_queue_counts_to_the_cap_from_its_first_arm_or_else_the_whole_union(
+    web_client: TestClient[Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The "all" and closed-status queues count up to the cap: from the dossiers received at the unit alone
+    when they reach it, else over every arm. Either way the total is min(matching, cap), capped at the cap."""
+    from sqlalchemy import and_
+
+    from motcua.services import workspace
+    from motcua.store.schema import dossiers as dossier_schema
+
+    # the partial index of the open queues covers exactly the open statuses
+    assert dossier_schema.OPEN_QUEUE_STATUSES == workspace.OPEN_STATUSES
+    rt = runtime(web_client)
+    codes = [file_online(rt, child=child) for child in ("Trần Bảo Ngọc", "Lê Gia Huy", "Phạm An Nhiên")]
+    receiver = officer("sg.tiepnhan", rt)
+    dossier_service.act(rt, receiver, codes[0], Action.REFUSE_RECEPTION, {"reason": "Thiếu giấy tờ"})
+    actor = officer("sg.xuly", rt)
+    for status, extra in (("all", {}), ("3", {}), ("all", {"procedure": "1.001193"})):
+        query = workspace.QueueQuery(queue="unit", status=status, limit=1, **extra)
+        with rt.db.read() as conn:
+            scope = workspace._queue_scope(conn, rt, actor, "unit")
+            conditions = workspace._filters(query, rt.clock.now(), rt.db.dialect)
+            matching = len(conn.execute(select(dossiers.c.id).where(and_(scope, *conditions))).all())
+        assert matching == (3 if status == "all" and not extra else 1 if status == "3" else matching)
+        for cap in range(2, matching + 3):
+            monkeypatch.setattr(workspace, "QUEUE_COUNT_CAP", cap)
+            result = workspace.officer_queue(rt, actor, query)
+            assert (result["total"], result["total_is_capped"]) == (min(matching, cap), matching >= cap)
+            assert len(result["items"]) == min(matching, 1)
+
+
 def test_capped_summary_numbers_use_each_languages_thousands_separator(
     web_client: TestClient[Any], monkeypatch: pytest.MonkeyPatch
 ) -> None:
