@@ -24,7 +24,7 @@ from litestar.openapi import OpenAPIConfig
 from litestar.openapi.spec import Components, SecurityScheme
 from litestar.params import Body, FromPath, FromQuery, JSONBody, QueryParameter, SkipValidation
 from litestar.response.base import ASGIResponse
-from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
+from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR, HTTP_503_SERVICE_UNAVAILABLE
 from litestar.types import Receive, Scope, Send
 from pydantic import BaseModel, Field
 
@@ -38,6 +38,7 @@ from motcua.services.files import MAX_UPLOAD_BYTES
 from motcua.services.identity import actor_for_token, cached_actor, login
 from motcua.services.runtime import Runtime
 from motcua.services.units import list_units
+from motcua.store.db import lost_database
 from motcua.web import csrf_config, security_headers, template_config, web_routes, with_html_errors
 
 log = logging.getLogger("motcua.api")
@@ -80,7 +81,22 @@ def _http_error(_: Request[Any, Any, Any], exc: HTTPException) -> Response[dict[
     return Response(error_body(code, message), status_code=exc.status_code)
 
 
+DATABASE_UNAVAILABLE = (
+    "database.unavailable",
+    "Tạm thời mất kết nối tới cơ sở dữ liệu. Hãy thử lại sau giây lát.",
+)
+
+
 def _internal_error(request: Request[Any, Any, Any], exc: Exception) -> Response[dict[str, Any]]:
+    if lost_database(exc):
+        log.warning(
+            "database connection lost on %s %s: %s", request.method, request.url.path, exc.__class__.__name__
+        )
+        return Response(
+            error_body(*DATABASE_UNAVAILABLE),
+            status_code=HTTP_503_SERVICE_UNAVAILABLE,
+            headers={"Retry-After": "1"},
+        )
     log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
     return Response(
         error_body("server.error", "Hệ thống gặp lỗi ngoài dự kiến; thao tác chưa được thực hiện."),

@@ -147,6 +147,14 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     return engine
 
 
+def lost_database(exc: BaseException) -> bool:
+    """The request failed because its database connection was lost (a restart, a failover, an administrator
+    ending it). The pool has dropped that connection and a retry gets a new one. Nothing was committed unless
+    the connection was lost during the commit itself, so the answer does not claim either (an action retried
+    after a commit that did land meets the version check: 409)."""
+    return isinstance(exc, DBAPIError) and bool(exc.connection_invalidated)
+
+
 _REQUIRED = object()
 _HOT_CURSOR = "motcua.hot_cursor"
 _TUPLES_OK = psycopg.pq.ExecStatus.TUPLES_OK

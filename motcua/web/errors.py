@@ -18,6 +18,7 @@ from litestar.exceptions import HTTPException, NotAuthorizedException, Validatio
 from litestar.status_codes import HTTP_500_INTERNAL_SERVER_ERROR
 
 from motcua.domain.errors import DomainError
+from motcua.store.db import lost_database
 from motcua.web import i18n
 from motcua.web.app_config import is_page_path
 from motcua.web.auth import current_language, login_url
@@ -26,7 +27,7 @@ from motcua.web.render import page_context, redirect
 log = logging.getLogger("motcua.web")
 
 _DOMAIN_STATUS = {"invalid": 400, "unauthenticated": 401, "forbidden": 403, "not_found": 404, "conflict": 409}
-_KNOWN_STATUSES = frozenset({400, 403, 404, 405, 409, 413, 429, 500})
+_KNOWN_STATUSES = frozenset({400, 403, 404, 405, 409, 413, 429, 500, 503})
 
 Handler = Callable[[Request[Any, Any, Any], Any], Response[Any]]
 
@@ -70,6 +71,8 @@ def _describe(exc: Exception, lang: str) -> tuple[int, str, str | None]:
         if status == 403 and "CSRF" in str(exc.detail):
             return 403, i18n.translate(lang, "error.csrf"), "csrf.invalid"
         return status, i18n.translate(lang, f"error.message_{status}"), None
+    if lost_database(exc):  # a restart or failover: the next try gets a new connection
+        return 503, i18n.translate(lang, "error.message_503"), "database.unavailable"
     return HTTP_500_INTERNAL_SERVER_ERROR, i18n.translate(lang, "error.message_500"), None
 
 

@@ -86,3 +86,47 @@ def test_a_connection_ended_by_the_server_fails_one_request_then_the_next_works(
     with api.db.read() as conn:
         assert replay_check(conn, code)
     assert verify_database(api.db).ok
+
+
+@pytest.mark.parametrize("seeded_db", ["postgresql"], indirect=True)
+def test_a_request_whose_connection_was_lost_answers_503_and_the_retry_works(api: DossierApi) -> None:
+    """A database restart or failover ends the connection a request was given: the API answers 503 with a
+    stable code, a Vietnamese message and `Retry-After` (not a 500 "unexpected error"), nothing is written,
+    and the officer's retry goes through on a new connection."""
+    code = api.submit("congdan")["code"]
+    api.auth("sg.tiepnhan")  # the token is cached: the action's request needs one connection only
+    api.db.engine.dispose()
+    with api.db.engine.connect() as conn:
+        pid = conn.exec_driver_sql("SELECT pg_backend_pid()").scalar_one()
+        conn.commit()
+    admin_url = api.db.engine.url.set(drivername="postgresql").render_as_string(hide_password=False)
+    with psycopg.connect(admin_url, autocommit=True) as admin:
+        assert admin.execute("SELECT pg_terminate_backend(%s)", (pid,)).fetchone() == (True,)
+    body = {"action": "accept", "payload": {}}
+    lost = api.client.post(f"/api/v1/dossiers/{code}/actions", json=body, headers=api.auth("sg.tiepnhan"))
+    assert lost.status_code == 503, lost.text
+    assert lost.headers["retry-after"] == "1"
+    assert lost.json()["error"]["code"] == "database.unavailable"
+    assert "cơ sở dữ liệu" in lost.json()["error"]["message"]
+    assert api.call("GET", f"/api/v1/dossiers/{code}", "sg.tiepnhan", expect=200)["status"]["code"] == 1
+    assert api.act("sg.tiepnhan", code, "accept")["status"]["code"] == 2
+    with api.db.read() as conn:
+        assert replay_check(conn, code)
+    assert verify_database(api.db).ok
+
+
+def test_a_page_whose_database_connection_was_lost_says_so() -> None:
+    """The page error for a lost connection: 503, the message in the visitor's language and the code."""
+    from motcua.web.errors import _describe
+
+    lost = DBAPIError.instance(
+        "SELECT 1", (), psycopg.OperationalError("gone"), psycopg.Error, connection_invalidated=True
+    )
+    assert _describe(lost, "vi") == (
+        503,
+        "Tạm thời mất kết nối tới cơ sở dữ liệu. Hãy thử lại sau giây lát.",
+        "database.unavailable",
+    )
+    assert _describe(lost, "en")[0] == 503
+    other = DBAPIError.instance("SELECT 1", (), psycopg.DataError("bad"), psycopg.Error)
+    assert _describe(other, "vi")[0] == 500
