@@ -13,7 +13,19 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from sqlalchemy import Boolean, Connection, and_, bindparam, exists, func, or_, select, text, update
+from sqlalchemy import (
+    Boolean,
+    Connection,
+    and_,
+    bindparam,
+    exists,
+    func,
+    literal_column,
+    or_,
+    select,
+    text,
+    update,
+)
 from sqlalchemy.dialects import postgresql, sqlite
 
 from motcua.domain.calendar import classify
@@ -50,7 +62,7 @@ from motcua.services.identity import applicant_user_id, create_user, get_user
 from motcua.services.outbox import enqueue
 from motcua.services.runtime import Runtime
 from motcua.store.db import HotStatement
-from motcua.store.schema.dossiers import dossier_counters, dossier_events, dossiers
+from motcua.store.schema.dossiers import OPEN_QUEUE_STATUSES, dossier_counters, dossier_events, dossiers
 from motcua.store.schema.integrations import bundle_parts
 from motcua.store.schema.outbox import outbox
 
@@ -978,20 +990,34 @@ def total_is_capped(actor: Actor, queue: str) -> bool:
     return actor.kind is ActorKind.OFFICER and queue == "all"
 
 
+# `status IN (the open ones)` written as constants, exactly as the partial indexes' predicates are: a partial
+# index serves a query only when its WHERE visibly implies the predicate, and neither SQLite nor PostgreSQL's
+# generic plans see through parameters (with `IN (?, …)` an officer's "mine" list scanned a commune's table).
+_OPEN = dossiers.c.status.in_([literal_column(str(status)) for status in OPEN_QUEUE_STATUSES])
+
+
 def _queue_filter(actor: Actor, queue: str) -> Any:
-    open_statuses = [int(s) for s in Status if s not in TERMINAL]
     if actor.kind is not ActorKind.OFFICER:
-        return or_(dossiers.c.applicant_id == actor.id, dossiers.c.submitted_by == actor.id)
+        # The applicant's, or filed by them for someone else: the second arm is written as the predicate of
+        # its partial index (`ix_dossiers_submitted_by_other`); a row filed by its applicant is in the first.
+        return or_(
+            dossiers.c.applicant_id == actor.id,
+            and_(dossiers.c.submitted_by == actor.id, dossiers.c.submitted_by != dossiers.c.applicant_id),
+        )
     if _is_city_wide(actor) and queue == "all":
         return dossiers.c.id.is_not(None)
     unit = actor.unit_id
     filters = {
         "new": and_(dossiers.c.receiving_unit_id == unit, dossiers.c.status == int(Status.SUBMITTED)),
-        "unit": and_(dossiers.c.step_unit_id == unit, dossiers.c.status.in_(open_statuses)),
-        "mine": and_(dossiers.c.assignee_id == actor.id, dossiers.c.status.in_(open_statuses)),
+        "unit": and_(dossiers.c.step_unit_id == unit, _OPEN),
+        "mine": and_(dossiers.c.assignee_id == actor.id, _OPEN),
         "all": or_(
             dossiers.c.receiving_unit_id == unit,
-            dossiers.c.competent_unit_id == unit,
+            # as the predicate of its partial index (`ix_dossiers_competent_unit_other`): the same rows
+            and_(
+                dossiers.c.competent_unit_id == unit,
+                dossiers.c.competent_unit_id != dossiers.c.receiving_unit_id,
+            ),
             dossiers.c.step_unit_id == unit,
         ),
     }

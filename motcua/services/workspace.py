@@ -228,7 +228,10 @@ def _queue_scope(conn: Connection, rt: Runtime, actor: Actor, queue: str) -> Col
         return true()  # the city's administrators and monitors see every dossier, as the dossier service does
     return or_(
         dossiers.c.receiving_unit_id == unit,
-        dossiers.c.competent_unit_id == unit,
+        # as the predicate of its partial index (`ix_dossiers_competent_unit_other`): the same rows
+        and_(
+            dossiers.c.competent_unit_id == unit, dossiers.c.competent_unit_id != dossiers.c.receiving_unit_id
+        ),
         dossiers.c.step_unit_id == unit,
     )
 

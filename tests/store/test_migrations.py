@@ -35,3 +35,41 @@ def test_upgrade_twice_changes_nothing(empty_db: Database) -> None:
     first = current(url)
     upgrade(url)
     assert current(url) == first
+
+
+def test_the_lighter_writes_revision_downgrades_and_upgrades_again(
+    empty_db: Database, schema: MetaData
+) -> None:
+    """f3b8d1e6a4c7 (partial indexes, lz4) can be undone and redone on both databases; the events keep their key."""
+    from alembic import command
+
+    url = _url(empty_db)
+    upgrade(url)
+    command.downgrade(alembic_config(url, migrations=MIGRATIONS_DIR), "e5a7c3f1b9d2")
+    with empty_db.read() as conn:
+        found = inspect(conn)
+        indexes = {index["name"] for index in found.get_indexes("dossiers")}
+        foreign_keys = found.get_foreign_keys("dossier_events")
+    assert {
+        "ix_dossiers_submitted_by",
+        "ix_dossiers_assignee_status",
+        "ix_dossiers_competent_unit_status",
+    } <= indexes
+    assert not indexes & {"ix_dossiers_submitted_by_other", "ix_dossiers_assignee_open"}
+    assert [fk["referred_table"] for fk in foreign_keys] == ["dossiers"]
+    upgrade(url)
+    with empty_db.read() as conn:
+        assert compare_metadata(MigrationContext.configure(conn), schema) == []
+        if empty_db.dialect == "postgresql":
+            compression = dict(
+                conn.exec_driver_sql(
+                    "SELECT attname, attcompression FROM pg_attribute WHERE attrelid = 'dossiers'::regclass "
+                    "AND attname IN ('state', 'form_data')"
+                ).all()
+            )
+            lz4 = conn.exec_driver_sql(
+                "SELECT 'lz4' = ANY(enumvals) FROM pg_settings WHERE name = 'default_toast_compression'"
+            ).scalar()
+            assert compression == (
+                {"state": "l", "form_data": "l"} if lz4 else {"state": "", "form_data": ""}
+            )
