@@ -16,11 +16,22 @@ new immutable state, and the event with its changed fields already encoded for s
 submission instants repeat every 300 instances; the engine keeps no cache keyed by instants or dossiers, so
 the repetition does not help it (the calendar's table, and the ISO formatter's table of years in which the
 zone is +07:00, depend only on the years touched; the workflow's routes are compiled once when it is parsed).
+
+motcua runs twice per round, the same code: interpreted by CPython (`MOTCUA_PURE=1`) and, when `make compile`
+has built it for the current sources, compiled by mypyc (`motcua.domain.compiled()`; the engine's modules
+only — SpiffWorkflow is not compiled). A module cannot be loaded both ways in one process, so each motcua run
+is a fresh `python -m bench.engine` subprocess that sets up as above and reports the CPU rate of its timed
+loop alone; SpiffWorkflow runs in this process. Each is compared with SpiffWorkflow's best round.
 """
 
 from __future__ import annotations
 
 import gc
+import json
+import os
+import platform
+import subprocess
+import sys
 import time
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -115,29 +126,99 @@ def spiffworkflow(instances: int) -> float:
     return done / elapsed
 
 
+def motcua_engine_in(instances: int, *, pure: bool) -> dict[str, Any]:
+    """`motcua_engine(instances)` in a fresh interpreter, interpreted (`pure`) or with the compiled build; its
+    rate and which engine actually ran."""
+    env = {k: v for k, v in os.environ.items() if k != "MOTCUA_PURE"}
+    if pure:
+        env["MOTCUA_PURE"] = "1"
+    done = subprocess.run(
+        [sys.executable, "-m", "bench.engine", str(instances)],
+        capture_output=True,
+        text=True,
+        check=True,
+        cwd=Path(__file__).resolve().parents[1],
+        env=env,
+    )
+    return json.loads(done.stdout)
+
+
 def compare(instances: int, rounds: int = 3) -> dict[str, Any]:
-    """Best of `rounds` alternating rounds for each engine (the best round is the least disturbed)."""
+    """Best of `rounds` alternating rounds for each engine (the best round is the least disturbed): motcua
+    interpreted, motcua compiled (when built), SpiffWorkflow."""
+    from motcua.domain import build_status
+
+    python = f"CPython {platform.python_version()}"
+    usable, why = build_status()
+    ours: list[float] = []
+    compiled: list[float] = []
+    label: str | None = None
+    theirs: list[float] = []
     try:
         import SpiffWorkflow  # noqa: F401
     except ImportError:
-        return {
-            "motcua_transitions_per_second": round(motcua_engine(instances)),
-            "spiffworkflow": "not installed",
-        }
-    ours: list[float] = []
-    theirs: list[float] = []
+        rounds, spiff = 1, False
+    else:
+        spiff = True
     for _ in range(rounds):
-        ours.append(motcua_engine(instances))
-        theirs.append(
-            spiffworkflow(max(instances // 4, 50))
-        )  # Spiff is slower: fewer instances, same CPU time
-    return {
+        run = motcua_engine_in(instances, pure=True)
+        assert run["engine"] is None, run
+        ours.append(run["transitions_per_second"])
+        if usable:
+            run = motcua_engine_in(instances, pure=False)
+            label = run["engine"]
+            if label is None:  # the build went stale or failed to load in the child
+                usable, why = False, "the build did not load in the subprocess"
+            else:
+                compiled.append(run["transitions_per_second"])
+        if spiff:
+            theirs.append(
+                spiffworkflow(max(instances // 4, 50))
+            )  # Spiff is slower: fewer instances, same CPU time
+    results: dict[str, Any] = {
         "instances_per_round": {"motcua": instances, "spiffworkflow": max(instances // 4, 50)},
         "rounds": rounds,
         "clock": "process CPU time",
+        "engine": f"{python}, interpreted",
         "motcua_transitions_per_second": round(max(ours)),
-        "spiffworkflow_transitions_per_second": round(max(theirs)),
-        "ratio": round(max(ours) / max(theirs), 1),
-        "target_ratio": 20,
-        "all_rounds": {"motcua": [round(x) for x in ours], "spiffworkflow": [round(x) for x in theirs]},
     }
+    if spiff:
+        results |= {
+            "spiffworkflow_transitions_per_second": round(max(theirs)),
+            "ratio": round(max(ours) / max(theirs), 1),
+            "target_ratio": 20,
+        }
+    else:
+        results["spiffworkflow"] = "not installed"
+    if compiled and label is not None:
+        results["compiled"] = {
+            "engine": f"{python}, engine modules compiled by {label}",
+            "motcua_transitions_per_second": round(max(compiled)),
+            **({"ratio": round(max(compiled) / max(theirs), 1)} if spiff else {}),
+        }
+    else:
+        results["compiled"] = {"engine": None, "why": why}
+    results["all_rounds"] = {
+        "motcua": [round(x) for x in ours],
+        "motcua_compiled": [round(x) for x in compiled],
+        "spiffworkflow": [round(x) for x in theirs],
+    }
+    return results
+
+
+if (
+    __name__ == "__main__"
+):  # `python -m bench.engine N`: one timed run of N lifecycles, as JSON (see `compare`)
+    import motcua.domain
+    import motcua.domain.lifecycle
+
+    rate = motcua_engine(int(sys.argv[1]))
+    print(
+        json.dumps(
+            {
+                "transitions_per_second": rate,
+                "engine": motcua.domain.compiled(),
+                "lifecycle": motcua.domain.lifecycle.__file__,
+            }
+        )
+    )

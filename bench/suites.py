@@ -742,14 +742,25 @@ def legacy_import(ctx: Context) -> tuple[dict[str, Any], list[str]]:
 def engine(ctx: Context) -> tuple[dict[str, Any], list[str]]:
     from bench.engine import compare
 
-    ctx.log("engine comparison: motcua's pure engine vs SpiffWorkflow")
+    ctx.log("engine comparison: motcua's engine (interpreted, and compiled when built) vs SpiffWorkflow")
     results = compare(ctx.scale.engine_instances)
     lines = [
-        f"- motcua engine: **{results['motcua_transitions_per_second']:,} transitions/s** (best of "
-        f"{results.get('rounds')} rounds of {results.get('instances_per_round')} lifecycles)",
+        f"- motcua engine, {results['engine']}: **{results['motcua_transitions_per_second']:,} transitions/s** "
+        f"(best of {results.get('rounds')} rounds of {results.get('instances_per_round')} lifecycles), "
+        f"**{results.get('ratio')}×** SpiffWorkflow",
+    ]
+    compiled = results["compiled"]
+    if compiled.get("engine"):
+        lines.append(
+            f"- motcua engine, {compiled['engine']}: **{compiled['motcua_transitions_per_second']:,} "
+            f"transitions/s**, **{compiled.get('ratio')}×** SpiffWorkflow (what `make serve` runs when built)"
+        )
+    else:
+        lines.append(f"- compiled engine: not measured ({compiled.get('why')})")
+    lines += [
         f"- SpiffWorkflow {ctx.run.versions.get('spiffworkflow')}: "
         f"**{results.get('spiffworkflow_transitions_per_second', 'n/a'):,} transitions/s**",
-        f"- ratio: **{results.get('ratio')}×** (target ≥ 20×)",
+        "- target: ≥ 20×",
     ]
     return results, lines
 

@@ -43,7 +43,7 @@ from enum import StrEnum
 from fractions import Fraction
 from importlib import resources
 from pathlib import Path
-from typing import Any, overload
+from typing import Any, Final, overload
 
 import holidays as holidays_lib
 import yaml
@@ -488,7 +488,7 @@ class BusinessCalendar:
         self, start: datetime, days: int, pauses: Sequence[OpenEndedPause]
     ) -> datetime | None: ...
     def due_calendar_days(
-        self, start: datetime, days: int, pauses: Sequence[OpenEndedPause] = ()
+        self, start: datetime, days: object, pauses: Sequence[OpenEndedPause] = ()
     ) -> datetime | None:
         """Deadline of a procedure counted in calendar days ("N ngày").
 
@@ -496,6 +496,7 @@ class BusinessCalendar:
         a deadline on a non-working day moves to the next working day at the same time of day, and is then
         brought into office hours (the end of a period counts as inside).
         """
+        # (`days: object` in the implementation: the check below is the type check, also when compiled.)
         if isinstance(days, bool) or not isinstance(days, int):
             raise InvalidInput("calendar.bad_duration", "Số ngày phải là số nguyên.")
         if days < 0:
@@ -710,7 +711,7 @@ class BusinessCalendar:
         return self.next_opening(local)
 
 
-_ZERO = timedelta(0)
+_ZERO: Final = timedelta(0)
 _PERIODS_CACHE_DAYS = 20_000  # about 55 years of days: bounded memory, no eviction in practice
 _MAX_TABLE_YEARS = 60  # a table spans at most 60 years (≈ 30,000 periods); instants beyond: the walk
 _MIN_TABLE_YEAR, _MAX_TABLE_YEAR = 2, 9998

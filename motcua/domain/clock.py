@@ -3,10 +3,10 @@
 from __future__ import annotations
 
 from datetime import datetime, timedelta, tzinfo
-from typing import Protocol
+from typing import Final, Protocol
 from zoneinfo import ZoneInfo
 
-VN_TZ: tzinfo = ZoneInfo("Asia/Ho_Chi_Minh")
+VN_TZ: Final[tzinfo] = ZoneInfo("Asia/Ho_Chi_Minh")
 
 
 class Clock(Protocol):
