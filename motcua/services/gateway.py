@@ -55,6 +55,7 @@ from motcua.services.files import StoredFile, attach
 from motcua.services.hooks import EventContext
 from motcua.services.identity import get_user
 from motcua.services.runtime import Runtime
+from motcua.store.db import HotStatement
 from motcua.store.schema.dossiers import dossiers
 from motcua.store.schema.files import dossier_files, files
 from motcua.store.schema.identity import users
@@ -600,8 +601,9 @@ def _source_view(item: Fetch) -> dict[str, Any]:
 # ------------------------------------------------------------------ the prefill becomes part of the dossier
 
 
-# Built once (the hook runs on every submission): the submitter's latest unused prefill for a procedure.
-_LATEST_PREFILL = (
+# Built once (the hook runs on every online submission): the submitter's latest unused prefill for a
+# procedure; a prepared statement on PostgreSQL (`HotStatement`).
+_LATEST_PREFILL = HotStatement(
     select(registry_prefills)
     .where(
         registry_prefills.c.user_id == bindparam("user_id"),
@@ -621,15 +623,12 @@ def link_prefill(ctx: EventContext) -> None:
     if ctx.actor.kind not in (ActorKind.CITIZEN, ActorKind.BUSINESS):
         return  # only these have prefills (`prefill` refuses others) and an account's kind never changes
     conn, state, at = ctx.conn, ctx.state, ctx.event.at
-    row = (
-        conn.execute(
-            _LATEST_PREFILL, {"user_id": ctx.actor.id, "procedure_code": state.procedure_code, "at": at}
-        )
-        .mappings()
-        .first()
+    found = _LATEST_PREFILL.rows(
+        conn, {"user_id": ctx.actor.id, "procedure_code": state.procedure_code, "at": at}
     )
-    if row is None:
+    if not found:
         return
+    row = dict(zip(_LATEST_PREFILL.columns, found[0], strict=True))
     rows = [
         _data_row(ctx.dossier_id, "field", f, f["path"], f["label"], f["field"], ctx.actor.id, at)
         | {

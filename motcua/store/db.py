@@ -8,6 +8,7 @@ writers queue on the write lock instead of failing with "database is locked" at 
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import re
 import threading
@@ -19,6 +20,7 @@ from time import monotonic
 from typing import Any
 
 import asyncpg
+import msgspec
 import psycopg
 from sqlalchemy import Connection, Dialect, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
@@ -132,6 +134,31 @@ def _ping_when_idle(engine: Engine) -> None:
             raise DisconnectionError(f"ping failed: {exc}") from exc
 
 
+_json_encode = msgspec.json.Encoder().encode
+_json_decode = msgspec.json.Decoder().decode
+
+
+def json_dumps(value: Any) -> bytes | str:
+    """PostgreSQL's jsonb parameters as JSON text: msgspec (≈ 10× less CPU than `json.dumps`; a lifecycle sends
+    its state, event and audit data as jsonb). jsonb keeps the parsed value, not the text, so the stored value
+    is the one `json.dumps` gave (same keys, strings, integers and floats). A value msgspec refuses goes to
+    `json.dumps` and fails or succeeds as before. One difference: msgspec writes a NaN or infinite float as
+    `null` where `json.dumps` wrote a token PostgreSQL refuses; no stored document holds floats we compute."""
+    try:
+        return _json_encode(value)
+    except (TypeError, msgspec.EncodeError):
+        return json.dumps(value)
+
+
+def json_loads(data: bytes | str) -> Any:
+    """jsonb read back: msgspec (≈ 2× less CPU than `json.loads`, the same values); `json.loads` for what msgspec
+    refuses (a number out of a float's range: `json.loads` makes it infinite)."""
+    try:
+        return _json_decode(data)
+    except msgspec.DecodeError:
+        return json.loads(data)
+
+
 def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
     url = url or database_url()
     if url.startswith("sqlite"):
@@ -140,6 +167,9 @@ def make_engine(url: str | None = None, **kwargs: Any) -> Engine:
         return engine
     kwargs.setdefault("pool_size", 10)
     kwargs.setdefault("max_overflow", 10)
+    if url.startswith("postgresql+psycopg"):  # set on each connection's adapters by SQLAlchemy's dialect
+        kwargs.setdefault("json_serializer", json_dumps)
+        kwargs.setdefault("json_deserializer", json_loads)
     ping = not kwargs.pop("pool_pre_ping", False)  # an explicit pre-ping replaces the idle ping
     engine = create_engine(url, **kwargs)
     if ping:
