@@ -27,7 +27,10 @@ One row per dossier:
 
 A row is rejected — nothing of it is written — when a field is missing or malformed, a reference is unknown,
 the dates contradict the status or each other or lie in the future, or the code is already stored (by an
-earlier import, or a repeated line). The report names the line and the reason (a stable code and a
+earlier import, or a repeated line). Numbers are JSON's: integers kept exactly, the others read as the nearest
+double and stored as such; a row carrying anywhere (a JSON Lines or JSON row, or the JSON text of its
+`form_data` or `documents`) NaN, Infinity or a number with no finite double (1e400) — which would be stored
+changed, as null — is rejected as `import.bad_number`. The report names the line and the reason (a stable code and a
 Vietnamese message).
 
 What is written for an accepted row, in batches of `batch_size` rows (one transaction each, so re-running an
@@ -62,6 +65,7 @@ import gzip
 import hashlib
 import io
 import json
+import math
 import re
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
@@ -266,18 +270,35 @@ def _read_json_lines(stream: IO[str]) -> Iterator[tuple[int, Record]]:
 
 
 def _json_record(text: str) -> Record:
+    """One JSON Lines row, decoded strictly (`_decode_json_text`): a line with NaN, Infinity or a number
+    without a finite value anywhere in it is a rejected row (`import.bad_number`), not a changed one."""
     try:
-        value = json.loads(text)
-    except json.JSONDecodeError:
+        value = _decode_json_text(text)
+    except _BadNumber as exc:
+        return {"__error__": _bad_number("dòng", exc), "code": _loose_code(text)}
+    if value is _NOT_JSON:
         return {"__error__": ("import.bad_json", "Dòng không phải JSON hợp lệ.")}
     if not isinstance(value, dict):
         return {"__error__": ("import.bad_json", "Mỗi dòng phải là một đối tượng JSON.")}
     return value
 
 
+def _loose_code(text: str) -> Any:
+    """The `code` of a row refused for its numbers, read leniently, for the report (None if unreadable)."""
+    try:
+        value = json.loads(text, parse_int=str)
+    except ValueError:
+        return None
+    return value.get("code") if isinstance(value, dict) else None
+
+
 def _read_json_array(text: str) -> Iterator[tuple[int, Record]]:
-    """Walk a JSON array item by item, so each item is reported with the line it starts on."""
-    decoder = json.JSONDecoder()
+    """Walk a JSON array item by item, so each item is reported with the line it starts on. Numbers are
+    read strictly: an item with NaN, Infinity or a number without a finite value is a rejected row."""
+    numbers = _NumberCheck()
+    decoder = json.JSONDecoder(
+        parse_float=numbers.float, parse_int=numbers.int, parse_constant=numbers.constant
+    )
     position = _skip_space(text, 0)
     if position >= len(text) or text[position] != "[":
         raise InvalidInput("import.bad_json", "Tệp JSON phải là một mảng các hồ sơ.")
@@ -291,6 +312,10 @@ def _read_json_array(text: str) -> Iterator[tuple[int, Record]]:
             raise InvalidInput(
                 "import.bad_json", f"Tệp JSON hỏng ở dòng {exc.lineno}: {exc.msg}.", line=exc.lineno
             ) from None
+        if numbers.bad is not None:
+            code = value.get("code") if isinstance(value, dict) else None
+            value = {"__error__": _bad_number("phần tử", _BadNumber(numbers.bad)), "code": code}
+            numbers.bad = None
         yield (
             line,
             value
@@ -300,6 +325,32 @@ def _read_json_array(text: str) -> Iterator[tuple[int, Record]]:
         position = _skip_space(text, position)
         if position < len(text) and text[position] == ",":
             position = _skip_space(text, position + 1)
+
+
+class _NumberCheck:
+    """The JSON array reader's number hooks: a number refused by the rules of `_decode_json_text` is noted
+    (`bad`) and read as null, so the reader goes on to the next item and the item is reported."""
+
+    def __init__(self) -> None:
+        self.bad: str | None = None
+
+    def float(self, text: str) -> float | None:
+        value = float(text)
+        if math.isfinite(value):
+            return value
+        self.bad = self.bad or text
+        return None
+
+    def int(self, text: str) -> int | None:
+        try:
+            return int(text)
+        except ValueError:  # more digits than Python reads (4,300)
+            self.bad = self.bad or text
+            return None
+
+    def constant(self, text: str) -> None:
+        self.bad = self.bad or text
+        return None
 
 
 def _skip_space(text: str, position: int) -> int:
@@ -679,32 +730,85 @@ def _json_field(record: Record, name: str, kind: type) -> Any:
     if raw is None or raw == "":
         return kind()
     if isinstance(raw, str):
-        raw = _decode_json_text(raw)
+        try:
+            raw = _decode_json_text(raw)
+        except _BadNumber as exc:
+            raise _Rejected(*_bad_number(f"trường «{name}»", exc)) from None
     if not isinstance(raw, kind):
         noun = "đối tượng" if kind is dict else "danh sách"
         raise _Rejected(f"import.bad_{name}", f"Trường «{name}» phải là một {noun} JSON.")
     return raw
 
 
-def _not_json(constant: str) -> Any:
-    raise ValueError(f"{constant} is not JSON")
+class _BadNumber(ValueError):
+    """A number the importer cannot store as given: NaN or Infinity (not JSON), a number beyond the range of
+    a double (1e400: it would become infinity, stored as null), an integer of more than 4,300 digits."""
+
+    def __init__(self, text: str) -> None:
+        super().__init__(text)
+        self.text = text
+
+
+def _refuse_constant(text: str) -> Any:
+    raise _BadNumber(text)
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if math.isfinite(value):
+        return value
+    raise _BadNumber(text)
+
+
+def _readable_int(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:  # more digits than Python reads (4,300)
+        raise _BadNumber(text) from None
+
+
+def _bad_number(where: str, exc: _BadNumber) -> tuple[str, str]:
+    """The rejection of a row for a number it cannot store exactly: (`import.bad_number`, message)."""
+    shown = exc.text if len(exc.text) <= 24 else exc.text[:20] + "…"
+    return (
+        "import.bad_number",
+        f"{where[0].upper()}{where[1:]} có số không lưu đúng được: {shown} — JSON không có NaN/Infinity, "
+        "số phải hữu hạn (trong khoảng ±1,797e308). Hồ sơ không được nhập, để dữ liệu không bị thay đổi.",
+    )
 
 
 _decode_json = msgspec.json.decode  # ~5× the standard library's decoder
+_NOT_JSON: Any = None  # what `_decode_json_text` answers for a text that is not JSON
 
 
 def _decode_json_text(text: str) -> Any:
-    """A JSON text's value, or None when it is not JSON. The standard library's strict decoding is the
-    reference: msgspec decodes the same value for every text it accepts, and what it refuses (lone
-    surrogates, numbers out of the float range, malformed text) is decided by `json.loads`."""
+    """A JSON text's value, or `_NOT_JSON` (None) when it is not JSON; raises `_BadNumber` for a text that
+    is JSON but for a number it cannot store as given (NaN, Infinity, 1e400, an integer of more than 4,300
+    digits).
+
+    Numbers are read as JSON is read everywhere: integers exactly, the others as the nearest double. What
+    is kept is what is read (msgspec encodes a double by its shortest exact text, and PostgreSQL's jsonb
+    stores that decimal), so every accepted number comes back unchanged; a number with no finite double would
+    become infinity — not JSON, stored as null — and refuses the row. The standard library's strict
+    decoding is the reference: msgspec decodes the same value for every text it accepts, and refuses
+    every non-finite number (NaN and Infinity are malformed for it, 1e400 out of range); what it refuses
+    (those, lone surrogates, malformed text) is decided by `json.loads`."""
     try:
         return _decode_json(text)
     except (msgspec.DecodeError, msgspec.ValidationError):
         pass
     try:  # strict JSON: NaN and Infinity are not JSON (PostgreSQL's jsonb refuses them)
-        return json.loads(text, parse_constant=_not_json)
+        return json.loads(
+            text, parse_constant=_refuse_constant, parse_float=_finite_float, parse_int=_readable_int
+        )
+    except _BadNumber:
+        try:  # JSON but for that number (read leniently, NaN and all): the number is the reason
+            json.loads(text, parse_int=str)
+        except ValueError:
+            return _NOT_JSON
+        raise
     except ValueError:
-        return None
+        return _NOT_JSON
 
 
 def _applicant(record: Record, today: date) -> dict[str, Any]:

@@ -16,6 +16,7 @@ on the controls (row numbers included). `labelled_data(schema, data)` shows file
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -28,6 +29,7 @@ MAX_ROWS = 50
 _THOUSANDS = re.compile(r"^-?\d{1,3}(?:[., ]\d{3})+$")
 _INTEGER = re.compile(r"^-?\d+$")
 _NUMBER = re.compile(r"^-?\d+(?:[.,]\d+)?$")
+_MAX_DIGITS = 4_000  # Python reads at most 4,300 digits as an integer
 _DIGITS_PATTERN = re.compile(r"^\^\[0-9\]\{\d+(?:,\d*)?\}\$$")
 _ISO_DATE = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 
@@ -211,14 +213,17 @@ def _number(
     label = _title(schema, path[-1])
     if kind == "integer":
         compact = re.sub(r"[., ]", "", text) if _THOUSANDS.match(text) else text.replace(" ", "")
-        if _INTEGER.match(compact):
+        if _INTEGER.match(compact) and len(compact) <= _MAX_DIGITS:
             return int(compact)
         parsed.errors[_key(path)] = i18n.translate(lang, "officer.eform.not_integer", label=label)
         return None
     compact = text.replace(" ", "")
-    if _NUMBER.match(compact):
+    if _NUMBER.match(compact) and len(compact) <= _MAX_DIGITS:
+        if _INTEGER.match(compact):  # a whole number is kept exactly (a double has 15–17 digits)
+            return int(compact)
         number = float(compact.replace(",", "."))
-        return int(number) if number.is_integer() else number
+        if math.isfinite(number):  # 400 nines are no double: infinity is not JSON, jsonb refuses it
+            return int(number) if number.is_integer() else number
     parsed.errors[_key(path)] = i18n.translate(lang, "officer.eform.not_number", label=label)
     return None
 

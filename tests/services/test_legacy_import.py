@@ -8,6 +8,7 @@ import csv
 import gzip
 import io
 import json
+import math
 import shutil
 from collections.abc import Iterator
 from datetime import datetime
@@ -16,7 +17,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import MetaData, func, select
 
@@ -30,7 +31,7 @@ from motcua.domain.workflow import Role
 from motcua.services import dossiers as dossier_service
 from motcua.services.audit import audit_trail, verify_audit
 from motcua.services.files import LocalBlobStore
-from motcua.services.legacy_import import _DossierCodes, _Rejected, import_dossiers
+from motcua.services.legacy_import import _BadNumber, _DossierCodes, _Rejected, import_dossiers
 from motcua.services.runtime import Runtime
 from motcua.services.seed import setup_reference_data
 from motcua.store.db import Database
@@ -408,28 +409,45 @@ def test_the_code_memo_agrees_with_parse_dossier_code(parts: list[tuple[str, str
 
 
 def test_form_data_must_be_strict_json(runtime: Runtime, tmp_path: Path) -> None:
-    """NaN and Infinity are not JSON: such a row is rejected (PostgreSQL's jsonb could not store it)."""
+    """NaN and Infinity are not JSON: such a row is rejected (PostgreSQL's jsonb could not store it), for
+    its number; text that is not JSON at all is rejected as such."""
     export = tmp_path / "export.csv"
     with export.open("w", encoding="utf-8", newline="") as out:
         writer = csv.DictWriter(out, fieldnames=[*HEADER, "form_data"])
         writer.writeheader()
         writer.writerow(row(70, 1, form_data='{"ho_ten": "An", "can_nang": NaN}'))
         writer.writerow(row(71, 1, form_data='{"ho_ten": "An", "can_nang": 3.2}'))
+        writer.writerow(row(72, 1, form_data='{"ho_ten": "An", "can_nang": 3.2'))
     report = import_dossiers(runtime.db, export, now=runtime.clock.now())
     assert report.imported == 1
-    assert [(r.line, r.reason) for r in report.rejected] == [(2, "import.bad_form_data")]
+    assert [(r.line, r.reason) for r in report.rejected] == [
+        (2, "import.bad_number"),
+        (4, "import.bad_form_data"),
+    ]
+
+
+_BAD_NUMBER = "import.bad_number"
 
 
 def _strict_json(text: str) -> Any:
-    """The reference: the standard library's decoder, NaN and Infinity refused."""
-
-    def refuse(constant: str) -> Any:
-        raise ValueError(constant)
-
+    """The reference: the standard library's decoder (NaN, Infinity and integers of any length read); a text
+    it cannot read is not JSON (None), a value holding a number without a finite value is `_BAD_NUMBER`."""
+    too_long = object()
     try:
-        return json.loads(text, parse_constant=refuse)
+        value = json.loads(text, parse_int=lambda digits: too_long if len(digits) > 4300 else int(digits))
     except ValueError:
         return None
+
+    def finite(item: Any) -> bool:
+        if isinstance(item, float):
+            return math.isfinite(item)
+        if isinstance(item, dict):
+            return all(finite(v) for v in item.values())
+        if isinstance(item, list):
+            return all(finite(v) for v in item)
+        return item is not too_long
+
+    return value if finite(value) else _BAD_NUMBER
 
 
 _JSON_VALUES = st.recursive(
@@ -445,17 +463,22 @@ _JSON_VALUES = st.recursive(
 
 @given(
     _JSON_VALUES,
-    st.sampled_from(["", "x", ",", "]", "}", '"', "\\ud800", "1e400", " ", "\x00"]),
+    st.sampled_from(["", "x", ",", "]", "}", '"', "\\ud800", "1e400", "NaN", "9" * 4301, " ", "\x00"]),
     st.integers(min_value=0, max_value=60),
 )
 def test_json_fields_decode_as_the_strict_standard_decoder(value: Any, noise: str, at: int) -> None:
-    """`form_data` and `documents` are decoded by msgspec; what they decode to — or that they are not JSON —
-    is exactly what strict `json.loads` says, for valid texts and for damaged ones."""
+    """`form_data` and `documents` are decoded by msgspec; what they decode to — or that they are not JSON,
+    or hold a number without a finite value — is exactly what `json.loads` says, for valid texts and for
+    damaged ones."""
     from motcua.services.legacy_import import _decode_json_text
 
     text = json.dumps(value, ensure_ascii=at % 2 == 0)
     for candidate in (text, text[:at] + noise + text[at:]):
-        expected, got = _strict_json(candidate), _decode_json_text(candidate)
+        expected = _strict_json(candidate)
+        try:
+            got = _decode_json_text(candidate)
+        except _BadNumber:
+            got = _BAD_NUMBER
         assert json.dumps(got, sort_keys=True) == json.dumps(expected, sort_keys=True), candidate
 
 
@@ -516,3 +539,261 @@ def test_documents_are_checked_as_before(items: list[Any]) -> None:
     except _Rejected as exc:
         got = exc.reason
     assert got == reference(items)
+
+
+# ---------------------------------------------------------------- numbers: kept as read, or the row refused
+
+# Each a number the importer cannot store as given: infinity once read (stored as null), not JSON, or an
+# integer longer than Python reads.
+UNSTORABLE = ["1e400", "-1E+400", "NaN", "Infinity", "-Infinity", "9" * 4301]
+
+
+def _with_number(item: dict[str, Any], number: str) -> str:
+    """A JSON Lines row: `item` whose "@@" strings are `number` as written in the export."""
+    return json.dumps(item, ensure_ascii=False).replace('"@@"', number)
+
+
+def test_rows_carrying_unstorable_numbers_are_rejected_in_every_format(
+    runtime: Runtime, tmp_path: Path
+) -> None:
+    """A number that would be stored changed (1e400 → infinity → null) or is not JSON (NaN, Infinity) makes
+    its row a rejected one — nested in form_data, in the documents, or anywhere in a JSON row — with
+    `import.bad_number`, a Vietnamese message naming the number, and the row's code; the other rows of the
+    file come in, and nothing of a rejected row is stored."""
+    good_form = {"tre": {"can_nang": 3.25, "chieu_cao": [50, 0.5e-3, 1.7976931348623157e308]}}
+    csv_rows = [
+        row(80, 1, form_data=json.dumps(good_form)),
+        *(
+            row(81 + i, 1, form_data=f'{{"tre": {{"ho_ten": "An", "so_do": [1, {{"can_nang": {n}}}]}}}}')
+            for i, n in enumerate(UNSTORABLE)
+        ),
+        row(87, 1, documents=f'[{{"name": "a.pdf", "sha256": "{"ab" * 32}", "size": 1e400}}]'),
+    ]
+    export = tmp_path / "export.csv"
+    with export.open("w", encoding="utf-8", newline="") as out:
+        writer = csv.DictWriter(out, fieldnames=[*HEADER, "form_data"])
+        writer.writeheader()
+        writer.writerows(csv_rows)
+    report = import_dossiers(runtime.db, export, now=runtime.clock.now())
+    assert report.imported == 1
+    assert [(r.line, r.code, r.reason) for r in report.rejected] == [
+        (line, item["code"], "import.bad_number") for line, item in enumerate(csv_rows[1:], start=3)
+    ]
+    assert "1e400" in report.rejected[0].message and "form_data" in report.rejected[0].message
+    assert "documents" in report.rejected[-1].message
+    assert all(set(r.message.lower()) & VIETNAMESE_MARKS for r in report.rejected)
+
+    lines = [
+        _with_number(row(90, 1, form_data={"tre": {"can_nang": 3.25}}), "0"),
+        *(
+            _with_number(row(91 + i, 1, form_data={"tre": [{"can_nang": "@@"}]}), n)
+            for i, n in enumerate(UNSTORABLE)
+        ),
+        _with_number(row(97, 1, ghi_chu="@@"), "NaN"),  # a field the importer does not even read
+        _with_number(row(98, 1, documents=[DOC | {"size": "@@"}]), "Infinity"),
+    ]
+    jsonl = tmp_path / "export.jsonl"
+    jsonl.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    report = import_dossiers(runtime.db, jsonl, now=runtime.clock.now())
+    assert report.imported == 1
+    assert [(r.line, r.reason) for r in report.rejected] == [
+        (line, "import.bad_number") for line in range(2, len(lines) + 1)
+    ]
+    assert [r.code for r in report.rejected] == [json.loads(t, parse_int=str)["code"] for t in lines[1:]]
+
+    array = tmp_path / "export.json"
+    array.write_text("[\n" + ",\n".join(lines) + "\n]\n", encoding="utf-8")
+    again = import_dossiers(runtime.db, array, now=runtime.clock.now())
+    assert again.imported == 0  # the good row is stored already; every other row refused for its number
+    assert sorted((r.line, r.reason) for r in again.rejected) == [
+        (2, "dossier.exists"),
+        *((line, "import.bad_number") for line in range(3, len(lines) + 2)),
+    ]
+
+    assert count(runtime.db, dossiers) == 2
+    assert count(runtime.db, dossier_events) == 2
+    assert count(runtime.db, dossier_files) == 0
+    with runtime.db.read() as conn:
+        stored = {code: form for code, form in conn.execute(select(dossiers.c.code, dossiers.c.form_data))}
+        assert verify_audit(conn).ok
+    assert _same_json(
+        stored,
+        {f"{WARD_CODE}-260223-0080": good_form, f"{WARD_CODE}-260223-0090": {"tre": {"can_nang": 3.25}}},
+    )
+
+
+def test_the_command_line_reports_a_row_refused_for_its_number(
+    city: Database, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("MOTCUA_DATABASE_URL", city.engine.url.render_as_string(hide_password=False))
+    export = tmp_path / "export.jsonl"
+    export.write_text(
+        _with_number(row(100, 1), "0")
+        + "\n"
+        + _with_number(row(101, 1, form_data={"so_tien": "@@"}), "1e400")
+        + "\n",
+        encoding="utf-8",
+    )
+    rejected = tmp_path / "rejected.csv"
+
+    result = CliRunner().invoke(cli, ["import", "dossiers", str(export), "--report", str(rejected)])
+
+    assert result.exit_code == 2, result.output
+    assert "nhập 1 hồ sơ" in result.output
+    assert "dòng 2: [import.bad_number]" in result.output and "1e400" in result.output
+    lines = list(csv.reader(io.StringIO(rejected.read_text(encoding="utf-8"))))
+    assert lines[1][:3] == ["2", f"{WARD_CODE}-260223-0101", "import.bad_number"]
+    assert count(city, dossiers) == 1
+
+    as_json = CliRunner().invoke(cli, ["import", "dossiers", str(export), "--json"])
+    assert as_json.exit_code == 2
+    data = json.loads(as_json.output.strip().splitlines()[-1])
+    assert sorted((r["line"], r["reason"]) for r in data["rejected_rows"]) == [
+        (1, "dossier.exists"),
+        (2, "import.bad_number"),
+    ]
+
+
+# JSON number texts: the grammar's, and the edges of the double range and of Python's integer reading.
+_NUMBER_TEXTS = st.one_of(
+    st.from_regex(r"-?(0|[1-9][0-9]{0,25})(\.[0-9]{1,25})?([eE][+-]?[0-9]{1,3})?", fullmatch=True),
+    st.sampled_from(
+        [
+            "1e400",
+            "-1e400",
+            "1e308",
+            "1.7976931348623157e308",
+            "1.7976931348623158e308",
+            "1.797693134862316e308",
+            "-1.8e308",
+            "5e-324",
+            "2e-324",
+            "1e-400",
+            "-0",
+            "-0.0",
+            "0.1000000000000000000001",
+            "1" + "0" * 400,
+            "9" * 4300,
+            "9" * 4301,
+            "NaN",
+            "Infinity",
+            "-Infinity",
+        ]
+    ),
+)
+_SHAPES = ['{"n": %s}', '{"a": [1, {"b": [%s]}], "c": "x"}', "[%s]"]
+
+
+def _read_number(text: str) -> Any:
+    """What a JSON number reads as (an integer exactly, a double otherwise), or `_BAD_NUMBER` when it has no
+    finite value or is longer than Python reads."""
+    if text in ("NaN", "Infinity", "-Infinity"):
+        return _BAD_NUMBER
+    if not any(c in text for c in ".eE"):
+        return int(text) if len(text.lstrip("-")) <= 4300 else _BAD_NUMBER
+    value = float(text)
+    return value if math.isfinite(value) else _BAD_NUMBER
+
+
+def _same_number(stored: Any, read: Any) -> bool:
+    """Equal as numbers: jsonb gives 1e308 back as the integer it is, 0.0 as 0.0."""
+    if isinstance(read, float) or isinstance(stored, float):
+        return isinstance(stored, int | float) and float(stored) == read
+    return type(stored) is int and stored == read
+
+
+def _same_json(stored: Any, read: Any) -> bool:
+    if isinstance(read, dict):
+        return (
+            isinstance(stored, dict)
+            and stored.keys() == read.keys()
+            and all(_same_json(stored[k], v) for k, v in read.items())
+        )
+    if isinstance(read, list):
+        return isinstance(stored, list) and len(stored) == len(read) and all(map(_same_json, stored, read))
+    if isinstance(read, int | float) and not isinstance(read, bool):
+        return _same_number(stored, read)
+    return bool(stored == read)
+
+
+def _found(value: Any) -> Any:
+    while isinstance(value, dict | list):
+        value = value["n"] if "n" in value else value["a"][1]["b"][0] if "a" in value else value[0]
+    return value
+
+
+@given(_NUMBER_TEXTS, st.sampled_from(_SHAPES))
+def test_a_json_number_is_stored_as_read_or_its_row_refused(number: str, shape: str) -> None:
+    """In a CSV field's JSON text, a JSON Lines row and a JSON array item alike: a number with a finite
+    value is stored as it reads (the COPY text PostgreSQL parses and the JSON SQLite keeps both give it back
+    unchanged), one without is refused as `import.bad_number`; a non-finite number is never stored."""
+    from decimal import Decimal
+
+    from motcua.services.legacy_import import _copy_json, _decode_json_text, _json_record, _read_json_array
+
+    text = shape % number
+    read = _read_number(number)
+    line = json.dumps(row(1, 1))[:-1] + ', "form_data": {"v": ' + text + "}}"
+    try:
+        field_value: Any = _decode_json_text(text)
+    except _BadNumber as exc:
+        field_value = _BAD_NUMBER
+        assert exc.text[:20] in number
+    record, (_, item) = _json_record(line), next(_read_json_array("[" + line + "]"))
+    if read is _BAD_NUMBER:
+        assert field_value is _BAD_NUMBER
+        for refused in (record, item):
+            assert refused["__error__"][0] == "import.bad_number"
+            assert refused["code"] == f"{WARD_CODE}-260223-0001"
+        return
+    for value in (field_value, record["form_data"]["v"], item["form_data"]["v"]):
+        assert _same_number(_found(value), read)
+        copy_text = _copy_json(value).replace("\\\\", "\\")  # what COPY hands to jsonb
+        assert "Infinity" not in copy_text and "NaN" not in copy_text and "null" not in copy_text
+        stored_text = json.dumps(value, allow_nan=False)  # SQLite's JSON column (raises on non-finite)
+        for kept in (json.loads(copy_text), json.loads(stored_text)):
+            assert _same_number(_found(kept), read)
+        if isinstance(read, float):  # the decimal jsonb keeps is the double's own shortest text
+            assert Decimal(_copy_json(_found(value))) == Decimal(repr(read))
+
+
+_counter = iter(range(1000, 10_000))
+
+
+@settings(max_examples=12, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.lists(_NUMBER_TEXTS, min_size=1, max_size=4), st.booleans())
+def test_numbers_read_back_from_the_database_as_they_were_read(
+    runtime: Runtime, tmp_path: Path, numbers: list[str], as_lines: bool
+) -> None:
+    """Through the database (COPY into jsonb, executemany into SQLite) and back: each accepted row's numbers
+    are the ones its export holds; a row with a number without a finite value is refused, nothing stored."""
+    reads = [_read_number(n) for n in numbers]
+    refused = _BAD_NUMBER in reads
+    seq = next(_counter)
+    form = "{" + ", ".join(f'"n{i}": [{n}]' for i, n in enumerate(numbers)) + "}"
+    if as_lines:
+        export = tmp_path / f"export-{seq}.jsonl"
+        line = json.dumps(row(seq, 1))[:-1] + ', "form_data": ' + form + "}"
+        export.write_text(line + "\n", encoding="utf-8")
+    else:
+        export = tmp_path / f"export-{seq}.csv"
+        with export.open("w", encoding="utf-8", newline="") as out:
+            writer = csv.DictWriter(out, fieldnames=[*HEADER, "form_data"])
+            writer.writeheader()
+            writer.writerow(row(seq, 1, form_data=form))
+
+    report = import_dossiers(runtime.db, export, now=runtime.clock.now())
+
+    code = f"{WARD_CODE}-260223-{seq:04d}"
+    with runtime.db.read() as conn:
+        stored = conn.execute(
+            select(dossiers.c.form_data).where(dossiers.c.code == code)
+        ).scalar_one_or_none()
+    if refused:
+        assert [(r.code, r.reason) for r in report.rejected] == [(code, "import.bad_number")]
+        assert stored is None
+        return
+    assert report.imported == 1, report.rejected
+    assert sorted(stored) == [f"n{i}" for i in range(len(numbers))]
+    for i, read in enumerate(reads):
+        assert _same_number(stored[f"n{i}"][0], read), (numbers[i], stored[f"n{i}"])

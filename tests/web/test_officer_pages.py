@@ -5,15 +5,18 @@ HTTP tests use the real app in-process (`web_client`) over the seeded database, 
 from __future__ import annotations
 
 import re
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta, timezone
 from html import unescape
 from pathlib import Path
 from typing import Any
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from litestar.testing import TestClient
 from sqlalchemy import select
 
+from motcua.domain.clock import VN_TZ as VN
 from motcua.domain.errors import Conflict, InvalidInput
 from motcua.domain.lifecycle import Action, Actor, ActorKind, Channel
 from motcua.services import dossiers as dossier_service
@@ -215,6 +218,115 @@ def test_sla_bands_and_their_filter_follow_the_clock(web_client: TestClient[Any]
     assert code in band_of("overdue")
     overdue = web_client.get("/mot-cua/don-vi").text
     assert f'queue-item--overdue" data-code="{code}"' in overdue
+
+
+# The queue items as the page drew them with the shared macros before their values were prepared in Python
+# (`officer.queue_rows`): the reference the page must still equal, byte for byte.
+MACRO_QUEUE_ITEMS = """{% if items %}
+<ol class="queue-list" aria-label="{{ t('officer.queue.results') }}">
+  {% for d in items %}
+  <li class="queue-item{% if d.running and sla_band_of(d.due_at) == 'overdue' %} queue-item--overdue{% endif %}" data-code="{{ d.code }}">
+    <div class="queue-item__head">
+      <h2 class="queue-item__code"><a href="/mot-cua/ho-so/{{ d.code }}">{{ d.code }}</a></h2>
+      {{ ui.status_badge(d.status) }}
+    </div>
+    <p class="queue-item__procedure">{{ d.procedure.name }} <span class="muted">({{ d.procedure.code }})</span></p>
+    <dl class="queue-item__facts">
+      <div><dt>{{ t("officer.dossier.applicant") }}</dt><dd>{{ d.applicant_name }}</dd></div>
+      <div><dt>{{ t("officer.dossier.submitted_at") }}</dt><dd>{{ ui.when(d.submitted_at) }} · {{ t("officer.channel." ~ d.channel) }}</dd></div>
+      {{ ofc.deadline_facts(d.status, d.running, d.paused, d.due_at, d.step_due_at) }}
+      {% if d.assignee_id %}<div><dt>{{ t("officer.dossier.assignee") }}</dt><dd>{{ d.assignee_name or d.assignee_id }}</dd></div>{% endif %}
+    </dl>
+  </li>
+  {% endfor %}
+</ol>
+{% endif %}"""
+_IMPORTS = (
+    '{% import "officer/_officer.html" as ofc with context %}{% import "_macros.html" as ui with context %}'
+)
+
+
+def _items_html(items: list[dict[str, Any]], now: Any, lang: str) -> tuple[str, str]:
+    """(the macros' HTML, the page's HTML) of the same queue items, the page's from its own template."""
+    from motcua.web.routes.officer import queue_rows
+
+    env = app_config.jinja_environment()
+    page = (WEB / "templates" / "officer" / "queue.html").read_text(encoding="utf-8")
+    loop = page[page.index("{% if rows %}") : page.index("{{ ofc.queue_pagination")]
+    context = {"lang": lang, "now": now}
+    macros = env.from_string(_IMPORTS + MACRO_QUEUE_ITEMS).render(context, items=items)
+    prepared = env.from_string(_IMPORTS + loop).render(context, rows=queue_rows(items, now, lang))
+    return macros.rstrip("\n"), prepared.rstrip("\n")
+
+
+_INSTANTS = st.one_of(
+    st.none(),
+    st.just(""),
+    st.builds(
+        lambda minutes, offset: (NOON + timedelta(minutes=minutes)).astimezone(offset).isoformat(),
+        st.integers(-5 * 24 * 60, 5 * 24 * 60),
+        st.sampled_from([VN, UTC, timezone(timedelta(hours=-5))]),
+    ),
+)
+NOON = datetime(2026, 3, 3, 12, 0, tzinfo=VN)
+_QUEUE_ITEMS = st.fixed_dictionaries(
+    {
+        "code": st.sampled_from(["068.00.70.H29-260302-0001", "A&B<1>"]),
+        "procedure": st.fixed_dictionaries(
+            {"code": st.just(BIRTH), "name": st.sampled_from(["Đăng ký khai sinh", 'Tên <có> & "ký tự"'])}
+        ),
+        "status": st.integers(1, 10),
+        "channel": st.sampled_from(["online", "desk", "post", "agent"]),
+        "applicant_name": st.sampled_from(["Nguyễn Văn An", "O'Neil & <Co>", None]),
+        "submitted_at": _INSTANTS,
+        "due_at": _INSTANTS,
+        "step_due_at": _INSTANTS,
+        "assignee_id": st.sampled_from([None, "", "sg.xuly"]),
+        "assignee_name": st.sampled_from(["", "Trần Thị Xử Lý"]),
+        "running": st.booleans(),
+        "paused": st.booleans(),
+    }
+)
+
+
+@given(st.lists(_QUEUE_ITEMS, max_size=4), st.sampled_from(["vi", "en"]), st.integers(-3000, 3000))
+def test_queue_items_prepared_in_python_are_the_html_the_macros_draw(
+    items: list[dict[str, Any]], lang: str, minutes: int
+) -> None:
+    """Every branch of the deadline facts (running with or without a step due date, paused, new, closed),
+    the SLA bands on both sides of midnight and of the due instant, instants in other offsets, escaping."""
+    macros, prepared = _items_html(items, NOON + timedelta(minutes=minutes), lang)
+    assert prepared == macros
+
+
+def test_queue_pages_show_the_items_the_macros_drew(web_client: TestClient[Any], clock: Any) -> None:
+    """On the real pages (both languages): the item list is, byte for byte, what the macros drew from the
+    same items at the page's moment; new, running (with a step due date), paused and assigned dossiers."""
+    from motcua.services import workspace
+
+    rt = runtime(web_client)
+    new, running, paused, assigned = (file_online(rt, child=f"Trẻ {i}") for i in range(4))
+    receiver, processor = officer("sg.tiepnhan", rt), officer("sg.xuly", rt)
+    for code in (running, paused, assigned):
+        dossier_service.act(rt, receiver, code, Action.ACCEPT, {})
+    dossier_service.act(rt, processor, paused, Action.REQUEST_SUPPLEMENT, {"missing": ["Giấy chứng sinh"]})
+    dossier_service.act(rt, processor, assigned, Action.ASSIGN, {"assignee_id": "sg.xuly"})
+    clock.advance(timedelta(hours=30))  # the legal due dates pass: overdue items
+    login(web_client, "sg.xuly")
+    for path, queue in (("/mot-cua/don-vi", "unit"), ("/mot-cua/cua-toi", "mine")):
+        for lang in ("vi", "en"):
+            html = web_client.get(f"{path}?lang={lang}").text
+            shown = html[html.index('<ol class="queue-list"') : html.index("</ol>") + len("</ol>")]
+            query = workspace.QueueQuery(
+                queue=queue, status="", procedure="", text="", sort="due", sla="", limit=20, offset=0
+            )
+            items = workspace.officer_queue(rt, processor, query)["items"]
+            macros, _ = _items_html(items, clock.now(), lang)
+            assert shown == macros.strip("\n")
+            codes = queue_codes(html)
+            assert running in codes and assigned in codes and (queue == "mine" or paused in codes)
+            assert "queue-item--overdue" in shown
+        assert new in queue_codes(web_client.get("/mot-cua/don-vi").text)
 
 
 def test_my_queue_holds_dossiers_at_my_step_unless_assigned_to_someone_else(
@@ -752,6 +864,30 @@ def test_eform_reads_the_posted_form_into_the_schemas_json() -> None:
     assert eform.problem_errors(problems, parsed) == {"nganh_nghe-2-ten": "Tên là thông tin bắt buộc."}
     empty = eform.parse_form(SCHEMA, {"f.von_vnd": "12a"}, lang="en")
     assert empty.data == {"chu_ho": {}} and empty.errors == {"von_vnd": "Vốn must be a whole number."}
+
+
+def test_eform_numbers_are_kept_exactly_or_refused() -> None:
+    """A number field never turns what was typed into infinity (400 nines and a decimal: no double, and
+    infinity is not JSON) or into another whole number (a double has 15–17 digits); too many digits are
+    refused with the field's message, never a 500."""
+    schema = {
+        "type": "object",
+        "properties": {
+            "dien_tich": {"title": "Diện tích", "type": "number"},
+            "so_tien": {"title": "Số tiền", "type": "integer"},
+        },
+    }
+    parsed = eform.parse_form(schema, {"f.dien_tich": "12345678901234567891", "f.so_tien": "1.500.000"})
+    assert parsed.errors == {} and parsed.data == {"dien_tich": 12345678901234567891, "so_tien": 1500000}
+    assert eform.parse_form(schema, {"f.dien_tich": "12,5"}).data == {"dien_tich": 12.5}
+    assert eform.parse_form(schema, {"f.dien_tich": "9" * 400}).data == {"dien_tich": int("9" * 400)}
+    for typed in ("9" * 400 + ",5", "9" * 5000):
+        refused = eform.parse_form(schema, {"f.dien_tich": typed, "f.so_tien": "9" * 5000})
+        assert refused.data == {}
+        assert refused.errors == {
+            "dien_tich": "Diện tích phải là số.",
+            "so_tien": "Số tiền phải là số nguyên.",
+        }
 
 
 def test_eform_draws_controls_and_shows_filed_data_with_titles() -> None:

@@ -18,9 +18,10 @@ from litestar.datastructures import UploadFile
 from litestar.enums import RequestEncodingType
 from litestar.params import Body, FromQuery
 from litestar.response import Redirect, Template
+from markupsafe import Markup, escape
 
 from motcua.domain.catalog import CityProcedure
-from motcua.domain.clock import VN_TZ
+from motcua.domain.clock import VN_TZ, to_vn
 from motcua.domain.errors import Conflict, DomainError, Forbidden, InvalidInput
 from motcua.domain.identifiers import parse_cccd, parse_mst
 from motcua.domain.lifecycle import Action, ReturnMethod
@@ -29,8 +30,9 @@ from motcua.services import dossiers as dossier_service
 from motcua.services import workspace
 from motcua.services.files import MAX_UPLOAD_BYTES, check_upload
 from motcua.services.forms import validate_form
-from motcua.web import eform
+from motcua.web import eform, i18n
 from motcua.web.auth import Rt, User, current_language, officer_required, roles_required
+from motcua.web.format import as_instant, format_datetime, iso_instant
 from motcua.web.render import redirect, render, translator
 
 Req = Request[Any, Any, Any]
@@ -102,10 +104,13 @@ def _queue_page(
         offset=max(0, offset),
     )
     result = workspace.officer_queue(rt, user, query)
+    now = rt.clock.now()
     return render(
         request,
         "officer/queue.html",
         title=_(f"officer.queue.title_{queue}"),
+        now=now,  # the page's instant: the rows' SLA bands and the layout's are of the same moment
+        rows=queue_rows(result["items"], now, current_language(request)),
         queue=queue,
         query=query,
         statuses=range(1, 11),
@@ -115,6 +120,165 @@ def _queue_page(
         offset=query.offset,
         **result,
     )
+
+
+@dataclass(frozen=True, slots=True)
+class QueueRow:
+    """A queue item as its page shows it, every value computed once, in Python.
+
+    The page drew each item with the shared macros (status badge, SLA band, `<time>` of an instant, the
+    deadline facts), and each macro parsed the item's ISO instants again: ≈ 75 µs per item, 20 per page.
+    These are the same values — `deadline` is exactly what `deadline_facts` of `officer/_officer.html` draws
+    (a test renders both) — so the page's HTML is the same, byte for byte."""
+
+    code: Any
+    status: int
+    status_label: str
+    procedure_code: Any
+    procedure_name: Any
+    applicant_name: Any
+    submitted_iso: str
+    submitted_text: str
+    channel_label: str
+    overdue: bool  # the clock runs and the legal due instant has passed
+    deadline: Markup
+    assignee: Any  # the assignee's name (or id); "" when nobody is assigned
+
+
+def queue_rows(items: list[dict[str, Any]], now: datetime, lang: str) -> list[QueueRow]:
+    """The rows of a queue page from `workspace.officer_queue`'s items, in `lang`, at `now`."""
+    page = _PageClock(now, lang)
+    t = page.t
+    rows = []
+    for item in items:
+        status = item["status"]
+        submitted = _instant(item["submitted_at"])
+        due = _instant(item["due_at"])
+        running = item["running"]
+        rows.append(
+            QueueRow(
+                code=item["code"],
+                status=status,
+                status_label=t(f"status.{status}"),
+                procedure_code=item["procedure"]["code"],
+                procedure_name=item["procedure"]["name"],
+                applicant_name=item["applicant_name"],
+                submitted_iso="" if submitted is None else submitted.iso,
+                submitted_text="" if submitted is None else submitted.text,
+                channel_label=t(f"officer.channel.{item['channel']}"),
+                overdue=bool(running) and due is not None and page.band(due) == "overdue",
+                deadline=deadline_facts(
+                    status, running, item["paused"], due, _instant(item["step_due_at"]), page
+                ),
+                assignee=(item.get("assignee_name") or item["assignee_id"]) if item["assignee_id"] else "",
+            )
+        )
+    return rows
+
+
+@dataclass(frozen=True, slots=True)
+class _Instant:
+    """An instant as the pages show it (`web/format.py`): in Vietnam time, its `<time datetime>` text, its
+    dd/mm/yyyy HH:MM text, and the `ui.when` HTML of both."""
+
+    value: datetime
+    iso: str
+    text: str
+    when: str
+
+
+# An instant's ISO text (as the services give it) → `_Instant`. A queue page shows the same items to every
+# officer of the unit, view after view: their instants are formatted once. Bounded (cleared when full); never
+# stale: the entry is a function of its key alone. Shared by the handler threads (a dict's get and set are
+# atomic; a lost entry is formatted again).
+_INSTANTS: dict[str, _Instant] = {}
+_INSTANTS_MAX = 4096
+
+
+def _instant(value: datetime | str | None) -> _Instant | None:
+    if value is None or value == "":
+        return None
+    known = _INSTANTS.get(value) if isinstance(value, str) else None
+    if known is None:
+        instant = as_instant(value)
+        assert instant is not None
+        iso, text = iso_instant(instant), format_datetime(instant)
+        known = _Instant(instant, iso, text, f'<time datetime="{escape(iso)}">{escape(text)}</time>')
+        if isinstance(value, str):
+            if len(_INSTANTS) >= _INSTANTS_MAX:
+                _INSTANTS.clear()
+            _INSTANTS[value] = known
+    return known
+
+
+class _PageClock:
+    """One page's moment and language: SLA bands against `now` (`format.sla_band_of`), messages looked up
+    (and escaped) once per page."""
+
+    def __init__(self, now: datetime, lang: str) -> None:
+        self.now = to_vn(now)
+        self.today = self.now.date()
+        self.lang = lang
+        self._texts: dict[str, str] = {}
+        self._html: dict[str, Markup] = {}
+
+    def band(self, due: _Instant | None) -> str | None:
+        if due is None:
+            return None
+        if self.now > due.value:
+            return "overdue"
+        return "due_today" if due.value.date() == self.today else "within_time"
+
+    def t(self, key: str) -> str:
+        text = self._texts.get(key)
+        if text is None:
+            text = self._texts[key] = i18n.translate(self.lang, key)
+        return text
+
+    def html(self, key: str) -> Markup:
+        """The message as HTML text (escaped), as `{{ t(key) }}` puts it in a page."""
+        text = self._html.get(key)
+        if text is None:
+            text = self._html[key] = escape(self.t(key))
+        return text
+
+
+def deadline_facts(
+    status: int,
+    running: bool,
+    paused: bool,
+    due: _Instant | None,
+    step_due: _Instant | None,
+    page: _PageClock,
+) -> Markup:
+    """`deadline_facts(status, running, paused, due_at, step_due_at)` of `officer/_officer.html`, in Python:
+    the legal and the step's due dates as facts of a <dl>, with their SLA bands while the clock runs."""
+    due_label = page.html("officer.dossier.due_at")
+    if running:
+        html = f"<div><dt>{due_label}</dt><dd>{_sla_band(due, page)}</dd></div>\n"
+        if step_due is not None:
+            step_label = page.html("officer.dossier.step_due_at")
+            html += f"<div><dt>{step_label}</dt><dd>{_sla_band(step_due, page)}</dd></div>"
+    elif paused:
+        note = page.html("officer.dossier.paused")
+        when = "" if due is None else due.when
+        html = f'<div><dt>{due_label}</dt><dd>{when} · <span class="paused-note">{note}</span></dd></div>\n'
+    elif status == 1:
+        html = f"<div><dt>{due_label}</dt><dd>{page.html('officer.dossier.not_accepted')}</dd></div>\n"
+    elif due is not None:
+        html = f"<div><dt>{due_label}</dt><dd>{due.when}</dd></div>\n"
+    else:
+        html = ""
+    return Markup(html)
+
+
+def _sla_band(due: _Instant | None, page: _PageClock) -> str:
+    """`ui.sla_band(due, show_due=True)` (`_macros.html`): the band, and the due instant in a <time>."""
+    band = page.band(due)
+    if due is None or band is None:
+        return ""
+    label = page.html(f"sla.{band}")
+    return f'<span class="sla sla--{band}">{label}<span class="sla__due"> · {due.when}</span></span>'
 
 
 @get("/mot-cua/moi", guards=[roles_required(Role.RECEIVER)], sync_to_thread=True)
