@@ -136,7 +136,13 @@ def main(argv: list[str] | None = None) -> int:
     if missing is not None:
         print(f"motcua: compiled engine not built: {missing}; the engine runs as pure Python")
         return 1 if args.require else 0
-    stamp = build(out.resolve())
+    try:
+        stamp = build(out.resolve())
+    except (Exception, SystemExit) as exc:  # a compiler error: setuptools exits; the product still runs pure
+        print(
+            f"motcua: compiled engine not built: {type(exc).__name__}: {exc}; the engine runs as pure Python"
+        )
+        return 1 if args.require else 0
     print(
         f"motcua: compiled engine built with mypyc {stamp['mypy']} into {out} "
         f"({stamp['build_cpu_seconds']} s CPU, {stamp['build_wall_seconds']} s wall)"
