@@ -544,6 +544,7 @@ def queries(ctx: Context) -> tuple[dict[str, Any], list[str]]:
     from motcua.domain.lifecycle import Actor, ActorKind
     from motcua.domain.workflow import Role
     from motcua.services import dossiers as service
+    from motcua.services import workspace
     from motcua.services.runtime import Runtime
 
     assert ctx.city_url is not None
@@ -566,6 +567,18 @@ def queries(ctx: Context) -> tuple[dict[str, Any], list[str]]:
         "queue mine (assignee, open)": lambda: service.list_dossiers(rt, officer, queue="mine"),
         "applicant's dossiers": lambda: service.list_dossiers(rt, applicant),
         "city-wide monitor, all": lambda: service.list_dossiers(rt, monitor, queue="all"),
+        # an officer's search over every dossier of the unit (the web queue's text box, status "all")
+        "search a whole code (unit, all)": lambda: workspace.officer_queue(
+            rt, officer, workspace.QueueQuery(queue="unit", status="all", text=code)
+        ),
+        "search a whole personal ID (unit, all)": lambda: workspace.officer_queue(
+            rt,
+            officer,
+            workspace.QueueQuery(queue="unit", status="all", text=row.applicant_id.removeprefix("cd-")),
+        ),
+        "search a part of a name (unit, all)": lambda: workspace.officer_queue(
+            rt, officer, workspace.QueueQuery(queue="unit", status="all", text="Thị Mai")
+        ),
     }
     results: dict[str, Any] = {}
     raw_rows: list[list[Any]] = []

@@ -145,3 +145,74 @@ def test_mine_is_found_in_its_partial_index_on_sqlite(sqlite_db: Database) -> No
         params = tuple(compiled.params[name] for name in compiled.positiontup or ())
         plan = " ".join(row[3] for row in conn.exec_driver_sql(f"EXPLAIN QUERY PLAN {compiled}", params))
     assert "ix_dossiers_assignee_open" in plan, plan
+
+
+SEARCH_CODES = ("000.00.05.H29-261201-0001", "000.00.05.H29-261201-0002", "000.00.12.H29-261202-0001")
+SEARCH_IDS = ("cd-079201000001", "cd-079201000002", "dn-0312345678")
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(
+    applicants=st.lists(st.sampled_from(SEARCH_IDS), min_size=3, max_size=3),
+    text=st.sampled_from(
+        [
+            *SEARCH_CODES,
+            "079201000001",
+            "079201000002",
+            "0312345678",
+            "261201",
+            "H29-261202",
+            "Nguyễn",
+            "nguyễn",
+        ]
+    ),
+)
+def test_an_officer_search_finds_what_it_names(db: Database, applicants: list[str], text: str) -> None:
+    """A whole code or personal ID is looked up by equality (an index), a part by substring: either way the
+    rows whose code, applicant ID or name hold the text."""
+    rows = [
+        {
+            "applicant_id": applicant,
+            "submitted_by": applicant,
+            "receiving_unit_id": "u-1",
+            "competent_unit_id": "u-1",
+            "step_unit_id": "u-1",
+            "assignee_id": None,
+            "status": 2,
+        }
+        for applicant in applicants
+    ]
+    stored = _store(db, rows)
+    with db.transaction() as conn:  # real codes and names
+        for row, code in zip(stored, SEARCH_CODES, strict=True):
+            conn.execute(dossiers.update().where(dossiers.c.code == row["code"]).values(code=code))
+            row["code"] = code
+    rt = Runtime(db=db, hooks=[])
+    officer = Actor("o-1", ActorKind.OFFICER, frozenset({Role.RECEIVER}), "u-1")
+    page = workspace.officer_queue(
+        rt, officer, workspace.QueueQuery(queue="unit", status="all", text=text, limit=100)
+    )
+    expected = {
+        r["code"]
+        for r in stored
+        if text.upper() in r["code"]
+        or text in r["applicant_id"]
+        or text.lower() in r["applicant_name"].lower()
+    }
+    assert _codes(page["items"]) == expected
+
+
+@pytest.mark.postgres
+def test_a_whole_code_or_id_is_found_in_its_index_on_postgresql(db: Database) -> None:
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL plans")
+    with db.read() as conn:
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        for text, index in (
+            (SEARCH_CODES[0], "uq_dossiers_code"),
+            ("079201000001", "ix_dossiers_applicant"),
+        ):
+            query = select(dossiers.c.id).where(workspace._text_match(text))
+            compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
+            plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
+            assert index in plan, (text, plan)
