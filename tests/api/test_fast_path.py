@@ -4,14 +4,22 @@ and every other request must reach the route unchanged."""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import asyncio
+import json
+import threading
+from collections.abc import Callable, Iterator
 from typing import Any
 
 import pytest
+from litestar.testing import TestClient
+from sqlalchemy.exc import DBAPIError
 
 from motcua.api import app as app_module
+from motcua.api.app import create_app
+from motcua.services import dossiers as dossier_service
 from motcua.services.audit import verify_database
 from motcua.services.dossiers import replay_check
+from motcua.services.runtime import Runtime
 from tests.api.conftest import KHAI_SINH, WARD, DossierApi, assert_error
 
 STEPS = [
@@ -188,3 +196,197 @@ def _recording(seen: list[bool]) -> Any:
         return call
 
     return plan
+
+
+# ---------------------------------------------------------------- the fast path's worker threads
+
+
+async def _post(app: Any, path: str, token: str, body: Any) -> tuple[int, bytes]:
+    """One POST straight into the ASGI app (no test client), so that the request's task can be cancelled."""
+    raw = json.dumps(body).encode()
+    path, _, query = path.partition("?")
+    scope = {
+        "type": "http",
+        "asgi": {"version": "3.0"},
+        "http_version": "1.1",
+        "method": "POST",
+        "scheme": "http",
+        "path": path,
+        "raw_path": path.encode(),
+        "query_string": query.encode(),
+        "root_path": "",
+        "headers": [
+            (b"host", b"testserver"),
+            (b"content-type", b"application/json"),
+            (b"content-length", str(len(raw)).encode()),
+            (b"authorization", f"Bearer {token}".encode()),
+        ],
+        "client": ("127.0.0.1", 1),
+        "server": ("testserver", 80),
+    }
+    messages = [{"type": "http.request", "body": raw, "more_body": False}]
+    sent: list[dict[str, Any]] = []
+
+    async def receive() -> dict[str, Any]:
+        if messages:
+            return messages.pop(0)
+        await asyncio.Event().wait()  # the client stays connected
+        raise AssertionError
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    await app(scope, receive, send)
+    return sent[0]["status"], b"".join(m.get("body", b"") for m in sent[1:])
+
+
+def test_a_cancelled_request_still_commits_exactly_once(
+    api: DossierApi, taken: list[bool], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The request's task is cancelled (client gone, server stopping) while the service works in its thread:
+    the work runs to its end and commits once — nothing half done, nothing done twice —, and nobody is
+    told it failed (no answer is sent)."""
+    code = api.submit("congdan")["code"]
+    token = api.auth("sg.tiepnhan")["Authorization"].removeprefix("Bearer ")
+    api.call("GET", "/api/v1/me", "sg.tiepnhan", expect=200)  # cached: the fast path takes it
+    before = api.row_counts()
+    started, release, finished = threading.Event(), threading.Event(), threading.Event()
+    act = dossier_service.act
+
+    def slow_act(*args: Any, **kwargs: Any) -> Any:
+        started.set()
+        assert release.wait(10)
+        try:
+            return act(*args, **kwargs)
+        finally:
+            finished.set()
+
+    monkeypatch.setattr(dossier_service, "act", slow_act)
+
+    async def cancelled() -> None:
+        body = {"action": "accept", "payload": {}}
+        task = asyncio.ensure_future(_post(api.client.app, f"/api/v1/dossiers/{code}/actions", token, body))
+        while not started.is_set():
+            await asyncio.sleep(0.001)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    taken.clear()
+    asyncio.run(cancelled())  # the loop is gone before the thread answers
+    release.set()
+    assert finished.wait(10)
+    assert taken == [True]
+    monkeypatch.setattr(dossier_service, "act", act)
+    after = api.row_counts()
+    assert after["dossier_events"] == before["dossier_events"] + 1
+    assert after["dossiers"] == before["dossiers"]
+    assert api.get("sg.tiepnhan", code)["status"]["code"] == 2
+    with api.db.read() as conn:
+        assert replay_check(conn, code)
+    assert verify_database(api.db).ok
+
+
+@pytest.mark.parametrize(
+    ("error", "status", "code"),
+    [
+        (RuntimeError("boom"), 500, "server.error"),
+        (
+            DBAPIError("SELECT 1", None, Exception("gone"), connection_invalidated=True),
+            503,
+            "database.unavailable",
+        ),
+    ],
+    ids=["unexpected", "lost-database"],
+)
+def test_unexpected_errors_in_the_thread_reach_the_apps_handlers(
+    api: DossierApi,
+    taken: list[bool],
+    monkeypatch: pytest.MonkeyPatch,
+    error: Exception,
+    status: int,
+    code: str,
+) -> None:
+    """An exception the service did not expect, raised in the worker thread, is answered by the app's handlers
+    exactly as the route answers it (500 `server.error`; 503 `database.unavailable` for a lost connection),
+    and nothing is written."""
+    dossier = api.submit("congdan")["code"]
+    api.call("GET", "/api/v1/me", "sg.tiepnhan", expect=200)
+    before = api.row_counts()
+
+    def failing(*_: Any, **__: Any) -> Any:
+        raise error
+
+    monkeypatch.setattr(dossier_service, "act", failing)
+    body = {"action": "accept", "payload": {}}
+    path = f"/api/v1/dossiers/{dossier}/actions"
+    taken.clear()
+    fast = api.client.post(path, headers=api.auth("sg.tiepnhan"), json=body)
+    assert taken == [True]
+    assert fast.status_code == status
+    assert_error(fast.json(), code)
+    monkeypatch.setattr(app_module._FastJsonRoute, "_plan", lambda *_: None)
+    route = api.client.post(path, headers=api.auth("sg.tiepnhan"), json=body)
+    assert (route.status_code, route.content) == (fast.status_code, fast.content)
+    assert api.row_counts() == before
+
+
+def test_worker_threads_run_off_the_loop_and_stop_with_the_app(runtime: Runtime) -> None:
+    app = create_app(runtime)
+    threads: app_module.FastPathThreads = app.state.fast_path_threads
+    with TestClient(app=app):
+        names = {t.name for t in threading.enumerate()}
+        assert sum(name.startswith("motcua-fast-") for name in names) == threads.size
+
+        async def where() -> tuple[int, int]:
+            return threading.get_ident(), await threads.run(threading.get_ident)
+
+        loop_thread, worker_thread = asyncio.run(where())
+        assert loop_thread != worker_thread
+    assert not [t for t in threading.enumerate() if t.name.startswith("motcua-fast-") and t.is_alive()]
+
+
+def test_worker_threads_keep_an_executors_semantics() -> None:
+    """Results and exceptions reach the awaiting task; a job whose task was cancelled before it started is
+    dropped; a started one runs to its end; queued jobs finish before `stop` returns."""
+    threads = app_module.FastPathThreads(size=1)
+    ran: list[str] = []
+    gate = threading.Event()
+
+    def blocking() -> str:
+        assert gate.wait(10)
+        ran.append("blocking")
+        return "done"
+
+    def record(name: str) -> Callable[[], str]:
+        def call() -> str:
+            ran.append(name)
+            return name
+
+        return call
+
+    class Boom(Exception):
+        pass
+
+    def failing() -> None:
+        raise Boom
+
+    async def scenario() -> None:
+        assert await threads.run(record("first")) == "first"
+        with pytest.raises(Boom):
+            await threads.run(failing)
+        busy = asyncio.ensure_future(threads.run(blocking))
+        queued = asyncio.ensure_future(threads.run(record("dropped")))
+        await asyncio.sleep(0.01)
+        busy.cancel()  # started: runs to its end
+        queued.cancel()  # not started: dropped
+        await asyncio.gather(busy, queued, return_exceptions=True)
+        gate.set()
+        assert await threads.run(record("after")) == "after"
+
+    try:
+        asyncio.run(scenario())
+    finally:
+        gate.set()
+        threads.stop()
+    assert ran == ["first", "blocking", "after"]
