@@ -275,14 +275,18 @@ def procedure(code: FromPath[str], rt: Rt) -> dict[str, Any]:
 )
 def create_dossier(data: JSONBody[DossierIn], actor: Who, rt: Rt) -> dict[str, Any]:
     """File a dossier (online by the applicant; at the desk, by post or by an agent on someone's behalf)."""
-    submission = dossier_service.Submission(
+    return dossier_service.submit_dossier(rt, actor, _submission(data))
+
+
+def _submission(data: DossierIn) -> dossier_service.Submission:
+    """The service's submission from the request body (the route and its fast path)."""
+    return dossier_service.Submission(
         procedure_code=data.procedure_code,
         receiving_unit_id=data.receiving_unit_id,
         channel=data.channel,
         form_data=data.form_data,
         applicant=data.applicant.model_dump() if data.applicant else None,
     )
-    return dossier_service.submit_dossier(rt, actor, submission)
 
 
 @get("/api/v1/dossiers", sync_to_thread=True, tags=["dossiers"])
@@ -344,14 +348,7 @@ FastPlan = Callable[[Runtime, Scope, Any], FastCall | None]
 def _fast_submission(rt: Runtime, scope: Scope, body: Any) -> FastCall | None:
     if scope["query_string"]:
         return None
-    data = DossierIn.model_validate(body)  # the route's own model, validated as Litestar validates it
-    submission = dossier_service.Submission(
-        procedure_code=data.procedure_code,
-        receiving_unit_id=data.receiving_unit_id,
-        channel=data.channel,
-        form_data=data.form_data,
-        applicant=data.applicant.model_dump() if data.applicant else None,
-    )
+    submission = _submission(DossierIn.model_validate(body))  # the route's model, validated as Litestar does
     return lambda actor: dossier_service.submit_dossier(rt, actor, submission)
 
 

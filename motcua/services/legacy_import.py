@@ -74,7 +74,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time
 from pathlib import Path
 from time import perf_counter
-from typing import IO, Any
+from typing import IO, Any, NoReturn, TypeVar
 
 import msgspec
 from sqlalchemy import Connection, func, select
@@ -327,6 +327,9 @@ def _read_json_array(text: str) -> Iterator[tuple[int, Record]]:
             position = _skip_space(text, position + 1)
 
 
+_T = TypeVar("_T")
+
+
 class _NumberCheck:
     """The JSON array reader's number hooks: a number refused by the rules of `_decode_json_text` is noted
     (`bad`) and read as null, so the reader goes on to the next item and the item is reported."""
@@ -335,22 +338,20 @@ class _NumberCheck:
         self.bad: str | None = None
 
     def float(self, text: str) -> float | None:
-        value = float(text)
-        if math.isfinite(value):
-            return value
-        self.bad = self.bad or text
-        return None
+        return self._read(_finite_float, text)
 
     def int(self, text: str) -> int | None:
-        try:
-            return int(text)
-        except ValueError:  # more digits than Python reads (4,300)
-            self.bad = self.bad or text
-            return None
+        return self._read(_readable_int, text)
 
     def constant(self, text: str) -> None:
-        self.bad = self.bad or text
-        return None
+        return self._read(_refuse_constant, text)
+
+    def _read(self, parse: Callable[[str], _T], text: str) -> _T | None:
+        try:
+            return parse(text)
+        except _BadNumber:
+            self.bad = self.bad or text
+            return None
 
 
 def _skip_space(text: str, position: int) -> int:
@@ -749,7 +750,7 @@ class _BadNumber(ValueError):
         self.text = text
 
 
-def _refuse_constant(text: str) -> Any:
+def _refuse_constant(text: str) -> NoReturn:
     raise _BadNumber(text)
 
 

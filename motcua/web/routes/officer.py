@@ -21,7 +21,7 @@ from litestar.response import Redirect, Template
 from markupsafe import Markup, escape
 
 from motcua.domain.catalog import CityProcedure
-from motcua.domain.clock import VN_TZ, to_vn
+from motcua.domain.clock import VN_TZ
 from motcua.domain.errors import Conflict, DomainError, Forbidden, InvalidInput
 from motcua.domain.identifiers import parse_cccd, parse_mst
 from motcua.domain.lifecycle import Action, ReturnMethod
@@ -32,7 +32,7 @@ from motcua.services.files import MAX_UPLOAD_BYTES, check_upload
 from motcua.services.forms import validate_form
 from motcua.web import eform, i18n
 from motcua.web.auth import Rt, User, current_language, officer_required, roles_required
-from motcua.web.format import as_instant, format_datetime, iso_instant
+from motcua.web.format import as_instant, format_datetime, iso_instant, sla_band_of
 from motcua.web.render import redirect, render, translator
 
 Req = Request[Any, Any, Any]
@@ -216,18 +216,13 @@ class _PageClock:
     (and escaped) once per page."""
 
     def __init__(self, now: datetime, lang: str) -> None:
-        self.now = to_vn(now)
-        self.today = self.now.date()
+        self.now = now
         self.lang = lang
         self._texts: dict[str, str] = {}
         self._html: dict[str, Markup] = {}
 
     def band(self, due: _Instant | None) -> str | None:
-        if due is None:
-            return None
-        if self.now > due.value:
-            return "overdue"
-        return "due_today" if due.value.date() == self.today else "within_time"
+        return None if due is None else sla_band_of(due.value, self.now)
 
     def t(self, key: str) -> str:
         text = self._texts.get(key)
