@@ -37,6 +37,7 @@ from pydantic import BaseModel, Field, ValidationError
 
 from motcua.api.documents import document_routes
 from motcua.api.gateway import gateway_routes
+from motcua.api.outbox import outbox_routes
 from motcua.domain.errors import DomainError, InvalidInput, Unauthenticated
 from motcua.domain.lifecycle import Action, Actor, Channel
 from motcua.services import dossiers as dossier_service
@@ -685,6 +686,7 @@ def area_routes() -> list[Any]:
     routes += document_routes()  # documents: verification, signed PDFs (motcua/api/documents.py)
     routes += web_routes()  # pages: citizen portal, officer workspace (motcua/web)
     routes += gateway_routes()  # data-sharing gateway: prefill, bundles (motcua/api/gateway.py)
+    routes += outbox_routes()  # background jobs: dead letters, retry/discard, /healthz/outbox (api/outbox.py)
     return routes
 
 

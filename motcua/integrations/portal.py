@@ -14,6 +14,22 @@ from motcua.domain.lifecycle import Status
 from motcua.integrations.http import GatewayError, HttpEndpoint, Trace, failure_message
 
 PORTAL_LABEL = "Cổng Dịch vụ công quốc gia"
+# 4xx answers that say nothing about the message itself: credentials or a proxy (the city's configuration, to
+# fix and retry: not every job's fault), a timeout, a rate limit. Any other 4xx refuses this message for good.
+NOT_THE_MESSAGES_FAULT = frozenset({401, 403, 407, 408, 429})
+
+
+class PortalRefused(GatewayError):
+    """The portal answered and refused this message (a 4xx about the message, or `accepted` not true): sending
+    it again cannot succeed, so the outbox gives the job up at once (decision 0009)."""
+
+
+def refused_for_good(exc: GatewayError) -> bool:
+    """A failure that resending the same message cannot cure."""
+    if isinstance(exc, PortalRefused):
+        return True
+    status = exc.trace.status if exc.trace is not None else None
+    return status is not None and 400 <= status < 500 and status not in NOT_THE_MESSAGES_FAULT
 
 
 @dataclass(frozen=True)
@@ -46,18 +62,26 @@ class PortalClient:
         self.endpoint = endpoint
 
     def push_status(self, sync: StatusSync) -> Trace:
-        """Deliver one status change; `GatewayError` when the portal did not take it (retry later)."""
+        """Deliver one status change; `PortalRefused` when the portal refused this message for good,
+        `GatewayError` when it did not take it for now (retry later)."""
         if self.endpoint is None:
             raise GatewayError(
                 "registry.not_configured", failure_message("registry.not_configured", PORTAL_LABEL)
             )
-        data, trace = self.endpoint.call(
-            "POST",
-            "/dossier-statuses",
-            body=sync.body(),
-            purpose="dvcqg:dong-bo-trang-thai",
-            idempotency_key=sync.idempotency_key,
-        )
+        try:
+            data, trace = self.endpoint.call(
+                "POST",
+                "/dossier-statuses",
+                body=sync.body(),
+                purpose="dvcqg:dong-bo-trang-thai",
+                idempotency_key=sync.idempotency_key,
+            )
+        except GatewayError as exc:
+            if refused_for_good(exc):
+                raise PortalRefused(exc.code, exc.message, exc.trace) from exc
+            raise
         if data.get("accepted") is not True:
-            raise GatewayError("registry.rejected", failure_message("registry.rejected", PORTAL_LABEL), trace)
+            raise PortalRefused(
+                "registry.rejected", failure_message("registry.rejected", PORTAL_LABEL), trace
+            )
         return trace

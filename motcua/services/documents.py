@@ -21,6 +21,7 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 from typing import TYPE_CHECKING, Any
 
+import jinja2
 from sqlalchemy import Connection, select, update
 
 from motcua.documents import templates
@@ -45,7 +46,7 @@ from motcua.services.audit import append_audit
 from motcua.services.catalog import get_city_procedure
 from motcua.services.files import MAX_UPLOAD_BYTES, attach, dossier_file_list, sniff_media_type, store_file
 from motcua.services.identity import actor_from_row, get_user
-from motcua.services.outbox import Job, claim, enqueue, mark_done, mark_failed
+from motcua.services.outbox import Job, PermanentJobError, claim, enqueue, mark_done, mark_failed
 from motcua.store.schema.documents import issued_documents
 from motcua.store.schema.dossiers import dossiers
 from motcua.store.schema.outbox import outbox
@@ -150,10 +151,16 @@ def run_document_jobs(rt: Runtime, *, now: datetime | None = None, limit: int = 
                 exc_info=not isinstance(exc, DomainError),  # a traceback only for the unexpected
             )
             with rt.db.transaction() as conn:
-                mark_failed(conn, job, now=at, error=f"{code}: {exc}")
+                mark_failed(conn, job, now=at, error=f"{code}: {exc}", permanent=_permanent(exc))
             if code == "documents.tsa_unavailable":
                 break
     return finished
+
+
+def _permanent(exc: Exception) -> bool:
+    """A failure that running the job again cannot cure: its dossier or event is gone (NotFound), or the
+    document's template is broken (fixed by a deployment, then the administrator retries): dead at once."""
+    return isinstance(exc, (PermanentJobError, NotFound, jinja2.TemplateError))
 
 
 def _claim_next(rt: Runtime, now: datetime) -> Job | None:
@@ -198,11 +205,11 @@ def _issue_for_job(rt: Runtime, job: Job, now: datetime) -> bool:
 
 def _still_pending(conn: Connection, job: Job) -> bool:
     """The job is not done yet (on PostgreSQL its row stays locked until this transaction ends)."""
-    stmt = select(outbox.c.done_at).where(outbox.c.id == job.id)
+    stmt = select(outbox.c.done_at, outbox.c.dead_at).where(outbox.c.id == job.id)
     if conn.dialect.name == "postgresql":
         stmt = stmt.with_for_update()
     row = conn.execute(stmt).first()
-    return row is not None and row.done_at is None
+    return row is not None and row.done_at is None and row.dead_at is None
 
 
 def _issued_for_event(conn: Connection, dossier_id: int, kind_id: str, event_seq: int) -> str | None:

@@ -4,6 +4,10 @@ Every status change is queued in the outbox in the transaction that made it (`se
 is lost while the portal is down. Delivery here keeps each dossier's changes in order: a job is sent only
 when no earlier job of the same dossier is still pending; after a failure, that dossier's later jobs wait
 for it. Deliveries are at-least-once; the portal deduplicates by the idempotency key `<code>:<seq>`.
+
+A change the portal refuses for good (`PortalRefused`: a 4xx about the message), or whose dossier no longer
+exists, is given up at once (a dead job, for the city administrator to retry or discard); a dead change no
+longer holds the dossier's later ones back, which carry their sequence number (decision 0009).
 """
 
 from __future__ import annotations
@@ -18,13 +22,13 @@ from motcua.domain.errors import DomainError
 from motcua.domain.identifiers import parse_dossier_code
 from motcua.integrations.gateway import Gateway
 from motcua.integrations.http import GatewayError
-from motcua.integrations.portal import StatusSync
+from motcua.integrations.portal import PortalRefused, StatusSync
 from motcua.services.dossiers import NATIONAL_SYNC_TOPIC
 from motcua.services.gateway import gateway_for
-from motcua.services.outbox import Job, claim, mark_done, mark_failed
+from motcua.services.outbox import Job, PermanentJobError, claim, mark_done, mark_failed
 from motcua.services.runtime import Runtime
 from motcua.store.schema.dossiers import dossiers
-from motcua.store.schema.outbox import outbox
+from motcua.store.schema.outbox import PENDING, outbox
 
 
 @dataclass(frozen=True)
@@ -63,9 +67,10 @@ def deliver_status_changes(
                 break
             try:
                 gateway.portal.push_status(_status_sync(conn, job))
-            except (GatewayError, DomainError) as exc:
+            except (GatewayError, DomainError, PermanentJobError) as exc:
                 code = getattr(exc, "code", type(exc).__name__)
-                mark_failed(conn, job, now=now, error=f"{code}: {exc}")
+                permanent = isinstance(exc, (PortalRefused, PermanentJobError))
+                mark_failed(conn, job, now=now, error=f"{code}: {exc}", permanent=permanent)
                 held.add(job.key)
                 failed += 1
                 if code == "registry.circuit_open":
@@ -82,7 +87,7 @@ def _earlier_pending(conn: Connection, job: Job) -> bool:
         .where(
             outbox.c.topic == job.topic,
             outbox.c.key == job.key,
-            outbox.c.done_at.is_(None),
+            PENDING,  # a dead change does not hold the later ones back
             outbox.c.id < job.id,
         )
         .limit(1)
@@ -94,6 +99,8 @@ def _status_sync(conn: Connection, job: Job) -> StatusSync:
     payload = job.payload
     code = str(payload["code"])
     procedure_code = conn.execute(select(dossiers.c.procedure_code).where(dossiers.c.code == code)).scalar()
+    if procedure_code is None:
+        raise PermanentJobError("dossier.not_found", f"Hồ sơ {code} không còn trong hệ thống.")
     return StatusSync(
         dossier_code=code,
         seq=int(payload["seq"]),

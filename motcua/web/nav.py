@@ -39,6 +39,7 @@ def _visible(actor: Actor | None) -> list[tuple[str, str]]:
         items.append(("nav.unit_admin", "/mot-cua/quan-tri/can-bo"))
     if Role.CITY_ADMIN in roles:
         items.append(("nav.city_admin", "/mot-cua/quan-tri/thu-tuc"))
+        items.append(("outbox.nav", "/mot-cua/quan-tri/viec-nen"))
     items.append(("nav.procedures", "/thu-tuc"))
     return items
 

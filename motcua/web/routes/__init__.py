@@ -17,6 +17,7 @@ from motcua.web.routes import (  # the officer workspace
     citizen,  # the citizen portal
     common,
     officer,
+    outbox,  # the city administrator's background jobs
 )
 
 
@@ -28,6 +29,7 @@ def web_routes() -> list[Router]:
             *common.ROUTES,
             *officer.ROUTES,
             *admin.ROUTES,
+            *outbox.ROUTES,
             *citizen.ROUTES,
         ],
         dependencies=PAGE_DEPENDENCIES,
