@@ -26,6 +26,8 @@ from sqlalchemy import Connection, Dialect, Engine, create_engine, event
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.sql.expression import Executable, SelectBase
 
+from motcua.domain.text import fold
+
 DEFAULT_SQLITE_PATH = Path("var/motcua.sqlite3")
 # A pooled PostgreSQL connection idle for longer than this is pinged when checked out (see `_ping_when_idle`).
 PING_AFTER_IDLE_SECONDS = 5.0
@@ -44,6 +46,10 @@ def database_url() -> str:
 SQLITE_MMAP_BYTES = 2**30  # address space only (the OS caches the pages): a commune's file of ≈ 100k dossiers
 
 
+def _sqlite_fold(value: str | None) -> str | None:
+    return None if value is None else fold(value)
+
+
 def _configure_sqlite(engine: Engine) -> None:
     @event.listens_for(engine, "connect")
     def _on_connect(dbapi_conn: Any, _record: Any) -> None:
@@ -58,6 +64,8 @@ def _configure_sqlite(engine: Engine) -> None:
         # of a read() call per page: a queue page reads thousands of dossier rows, one page each (≈ 2× faster).
         cur.execute(f"PRAGMA mmap_size={SQLITE_MMAP_BYTES}")
         cur.close()
+        # The accent fold of `motcua.domain.text`, for the `dossier_search` triggers (schema/dossier_search.py).
+        dbapi_conn.create_function("motcua_fold", 1, _sqlite_fold, deterministic=True)
         refresh_sqlite_statistics(dbapi_conn)
 
     @event.listens_for(engine, "begin")
