@@ -53,6 +53,9 @@ from motcua.cli.worker import worker_cmd as _worker_command  # noqa: E402 - regi
 
 cli.add_command(_sandbox_command)
 cli.add_command(_worker_command)
+from motcua.cli.reorganize import reorganize as _reorganize_commands  # noqa: E402 - registration block
+
+cli.add_command(_reorganize_commands)
 from motcua.cli.outbox import outbox as _outbox_commands  # noqa: E402 - registration block
 
 cli.add_command(_outbox_commands)

@@ -93,6 +93,8 @@ class Action(StrEnum):
     WITHDRAW = "withdraw"
     STOP = "stop"
     APOLOGISE = "apologise"
+    # Not a command: the event a reorganisation plan appends to the dossiers it moves (domain.reorganization).
+    REORGANIZE = "reorganize"
 
     @property
     def label_vi(self) -> str:
@@ -117,6 +119,7 @@ ACTION_LABELS_VI: Final = {
     Action.WITHDRAW: "Rút hồ sơ",
     Action.STOP: "Dừng xử lý",
     Action.APOLOGISE: "Xin lỗi và hẹn lại ngày trả kết quả",
+    Action.REORGANIZE: "Chuyển đơn vị do sắp xếp tổ chức",
 }
 
 # Which statuses each action may start from (the national status machine).
@@ -141,6 +144,7 @@ ALLOWED_FROM: Final[Mapping[Action, frozenset[Status]]] = {
     Action.APOLOGISE: frozenset(
         {Status.ACCEPTED, Status.IN_PROCESS, Status.SUPPLEMENT_REQUESTED, Status.FEE_DUE}
     ),
+    Action.REORGANIZE: frozenset(),  # never a command: `decide` refuses it in every status
 }
 
 # Actions taken by the applicant (or the agent who filed for them) rather than by the step's officer.
@@ -913,7 +917,7 @@ _HANDLERS: Final[Mapping[Action, Handler]] = {
     Action.APOLOGISE: _apologise,
 }
 
-assert set(_HANDLERS) == set(Action) - {Action.SUBMIT}
+assert set(_HANDLERS) == set(Action) - {Action.SUBMIT, Action.REORGANIZE}
 assert {a.value for a in RouteAction} | {a.value for a in StepAction} <= {a.value for a in Action}
 
 

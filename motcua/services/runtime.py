@@ -28,7 +28,7 @@ class Runtime:
     workflows: WorkflowRegistry = field(default_factory=WorkflowRegistry)
     blobs: BlobStore = field(default_factory=default_blob_store)
     hooks: list[EventHook] = field(default_factory=default_hooks)
-    _directories: dict[date, UnitDirectory] = field(default_factory=dict)
+    _directories: dict[date, tuple[float, UnitDirectory]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
     # Reference data read by every submission, kept REFERENCE_CACHE_SECONDS (monotonic time of the read):
     # (procedure code, day) → the city's procedure in force that day; workflow id → its latest version.
@@ -36,22 +36,31 @@ class Runtime:
     _latest_workflows: dict[str, tuple[float, int]] = field(default_factory=dict)
 
     def directory(self, conn: Connection, on: date) -> UnitDirectory:
-        """The units valid on `on`, cached per day (a reorganisation calls `forget_units`)."""
+        """The units valid on `on`, cached per day for UNITS_CACHE_SECONDS (monotonic time of the read).
+
+        Staleness: a reorganisation plan applied by another process (`motcua reorganize apply`) is seen by every
+        process within UNITS_CACHE_SECONDS; the applying process calls `forget_units` and sees it at once.
+        Bounded: at most 64 days cached (cleared when full)."""
         cached = self._directories.get(on)
-        if cached is not None:
-            return cached
+        if cached is not None and monotonic() - cached[0] < UNITS_CACHE_SECONDS:
+            return cached[1]
         from motcua.services.units import directory
 
+        read_at = monotonic()
         built = directory(conn, on)
         with self._lock:
             if len(self._directories) > 64:
                 self._directories.clear()
-            self._directories[on] = built
+            self._directories[on] = (read_at, built)
         return built
 
     def cached_directory(self, on: date) -> UnitDirectory | None:
-        """The units valid on `on` if this process has them already, else None (no database)."""
-        return self._directories.get(on)
+        """The units valid on `on` if this process has them already and they are fresh (`directory`), else None
+        (no database)."""
+        cached = self._directories.get(on)
+        if cached is None or monotonic() - cached[0] >= UNITS_CACHE_SECONDS:
+            return None
+        return cached[1]
 
     def forget_units(self) -> None:
         with self._lock:
@@ -100,4 +109,5 @@ class Runtime:
 
 
 REFERENCE_CACHE_SECONDS = 5.0
+UNITS_CACHE_SECONDS = 60.0  # a day's unit directory: rebuilt (one query, ≈ 350 units) once a minute
 _CACHE_ENTRIES = 4096

@@ -12,6 +12,7 @@ from motcua.domain.workflow import Role
 from motcua.services import admin, catalog, units, workflows
 from motcua.services.audit import append_audit, ensure_audit_chains
 from motcua.services.identity import applicant_user_id, create_user
+from motcua.services.reorganization import reapply_competent_overrides
 from motcua.store.db import Database
 from motcua.store.schema.catalog import procedures
 from motcua.store.schema.identity import users
@@ -93,6 +94,7 @@ def setup_reference_data(db: Database, *, now: datetime) -> dict[str, object]:
     with db.transaction() as conn:
         layer = catalog.load_city_layer(conn, workflow_ids=workflows.workflow_ids(), now=now)
         admin.reapply_online_overrides(conn, now=now)  # the city admin's online levels survive a reload
+        reapply_competent_overrides(conn, now=now)  # so do the competent units reorganisation plans set
         report["city_procedures"] = layer.created + layer.updated
         changed = {k: v for k, v in report.items() if k != "audit_chains" and v}
         if changed:

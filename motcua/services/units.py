@@ -11,6 +11,7 @@ from sqlalchemy import Connection, insert, or_, select, update
 from motcua.domain.errors import Conflict, InvalidInput
 from motcua.domain.text import fold
 from motcua.domain.units import Unit, UnitDirectory, UnitKind, load_registry
+from motcua.store.schema.reorganizations import reorganization_units
 from motcua.store.schema.units import unit_lineage, units
 
 _ATTRIBUTES = ("agency_code", "name", "kind", "parent_id", "area_id", "gso_code")
@@ -26,13 +27,18 @@ def load_units(conn: Connection, *, today: date, registry: Sequence[Unit] | None
 
     Idempotent. A unit whose attributes changed gets its open version closed (`valid_to = today`) and a new
     version from `today`; nothing is overwritten. Units absent from the data are left as they are (closing
-    a unit is a reorganisation decision, not a data-file edit). `registry` defaults to `load_registry()`.
+    a unit is a reorganisation decision, not a data-file edit). Units a reorganisation plan closed, opened or
+    revised (`reorganization_units`) are left as the plan made them: the data files describe the registry
+    before it. `registry` defaults to `load_registry()`.
     """
     wanted = load_registry() if registry is None else registry
     open_rows = {row.id: row for row in conn.execute(select(units).where(units.c.valid_to.is_(None)))}
     known_ids = set(conn.scalars(select(units.c.id).distinct()))
+    reorganized = set(conn.scalars(select(reorganization_units.c.unit_id)))
     new_rows: list[dict[str, Any]] = []
     for unit in wanted:
+        if unit.id in reorganized:
+            continue
         attributes = _attributes(unit)
         current = open_rows.get(unit.id)
         if current is None:
