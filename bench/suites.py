@@ -579,6 +579,15 @@ def queries(ctx: Context) -> tuple[dict[str, Any], list[str]]:
         "search a part of a name (unit, all)": lambda: workspace.officer_queue(
             rt, officer, workspace.QueueQuery(queue="unit", status="all", text="Thị Mai")
         ),
+        "search a name without diacritics (unit, all)": lambda: workspace.officer_queue(
+            rt, officer, workspace.QueueQuery(queue="unit", status="all", text="nguyen thi mai")
+        ),
+        "search a part of a name (city-wide, all)": lambda: workspace.officer_queue(
+            rt, monitor, workspace.QueueQuery(queue="unit", status="all", text="Thị Mai")
+        ),
+        "procedure filter (city-wide)": lambda: workspace.officer_queue(
+            rt, monitor, workspace.QueueQuery(queue="unit", limit=1)
+        ),
     }
     results: dict[str, Any] = {}
     raw_rows: list[list[Any]] = []
