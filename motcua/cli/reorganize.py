@@ -102,7 +102,8 @@ def apply_command(plan_file: Path, username: str, as_json: bool) -> None:
         click.echo(json.dumps(result, ensure_ascii=False, indent=2))
     elif result["changed"]:
         click.echo(
-            f"Đã áp dụng phương án «{plan.id}»: {result['summary']['moved']} hồ sơ đang giải quyết được chuyển."
+            f"Đã áp dụng phương án «{plan.id}»: {result['summary']['moved']} hồ sơ đang giải quyết và "
+            f"{result['summary']['officers_moved']} tài khoản cán bộ được chuyển."
         )
     else:
         click.echo(f"Phương án «{plan.id}» đã được áp dụng trước đó; không thay đổi gì.")
@@ -132,6 +133,13 @@ def _print(report: dict[str, Any], as_json: bool) -> None:
         parts = ", ".join(f"{Status(int(code)).label_vi}: {n}" for code, n in sorted(statuses.items()))
         kept = dossiers["closed_kept"].get(unit, 0)
         click.echo(f"  {unit}: {parts or 'không có'}; hồ sơ đã kết thúc giữ nguyên đơn vị: {kept}")
-    for unit, count in report["officers_of_closing_units"].items():
-        if count:
-            click.echo(f"  lưu ý: {count} tài khoản cán bộ thuộc {unit} cần được chuyển sang đơn vị mới.")
+    for unit, officers in report["officers"]["by_unit"].items():
+        count = len(officers["accounts"])
+        if count and officers["to"]:
+            click.echo(f"  {count} tài khoản cán bộ của {unit} chuyển sang {officers['to']} (giữ vai trò).")
+        elif count:
+            click.echo(
+                f"  lưu ý: {count} tài khoản cán bộ của {unit} giữ ở đơn vị bị đóng, không xử lý được hồ sơ."
+            )
+    if report["bundles_moving"]:
+        click.echo(f"  Bộ hồ sơ liên thông đang mở chuyển sang đơn vị kế thừa: {report['bundles_moving']}")

@@ -7,8 +7,9 @@ A plan is a YAML document (example: `motcua/data/reorganization/`):
     legal_basis: "Nghị quyết số …"      # the decision: number and date
     effective: 2026-07-01               # the day the old units close and the new ones open
     operations:
-      - merge: {into: <unit id, or a new unit's attributes>, from: [unit ids]}
-      - split: {unit: <id>, into: [<id or new unit>, …], dossiers_to: <one of `into`>}
+      - merge: {into: <unit id, or a new unit's attributes>, from: [unit ids], officers: move}  # or keep
+      - split: {unit: <id>, into: [<id or new unit>, …], dossiers_to: <one of `into`>,
+                officers: <one of `into`, or keep>}     # default: the `dossiers_to` part
       - rename: {unit: <id>, name: "…"}          # a new version of the unit, same id
       - recode: {unit: <id>, agency_code: "…"}   # idem, a new agency code
       - reassign_procedures:
@@ -18,8 +19,10 @@ Rules, checked on load (`parse_plan`: the document alone) and against the regist
 (`check_plan`): every problem is reported with a stable code, the path in the file and a Vietnamese message.
 The units a merge or split closes end on `effective` (their versions stay: old codes resolve on old dates);
 the open dossiers of a closed unit go to its successor (`successors`): the merge's target, the split's
-`dossiers_to`. `move_dossier` is that move for one dossier: one `reorganize` event on its history, its code
-and deadlines unchanged. Pure: no clock, no I/O.
+`dossiers_to`. Its officer accounts, with their roles, go to `officer_moves` (the merge's target unless
+`officers: keep`; the split's `officers` part, by default `dossiers_to`); with `keep` they stay on the closed
+unit, where they can no longer act. `move_dossier` is that move for one dossier: one `reorganize` event on its
+history, its code and deadlines unchanged. Pure: no clock, no I/O.
 """
 
 from __future__ import annotations
@@ -45,6 +48,7 @@ _PROCEDURE_CODE = re.compile(r"\d\.\d{6}")
 _PLAN_KEYS = ("id", "title", "legal_basis", "effective", "operations")
 _NEW_UNIT_KEYS = frozenset({"id", "name", "kind", "agency_code", "parent_id", "area_id", "gso_code"})
 OPERATIONS = ("merge", "split", "rename", "recode", "reassign_procedures")
+MOVE, KEEP = "move", "keep"  # a merge's `officers:` (a split names the part, or `keep`)
 # The dossier's unit fields a reorganisation moves (the engine's state and the projection row hold all three).
 UNIT_FIELDS = ("receiving_unit_id", "competent_unit_id", "step_unit_id")
 
@@ -94,6 +98,7 @@ class Merge:
     into: str
     new: NewUnit | None  # None: `into` is an existing unit
     sources: tuple[str, ...]
+    officers: str = MOVE  # MOVE: the sources' officer accounts go to `into`; KEEP: they stay
 
 
 @dataclass(frozen=True)
@@ -103,6 +108,7 @@ class Split:
     into: tuple[str, ...]
     new: tuple[NewUnit, ...]  # the `into` units the plan creates
     dossiers_to: str
+    officers_to: str | None = None  # the part the unit's officer accounts go to; None: they stay (`keep`)
 
 
 @dataclass(frozen=True)
@@ -140,6 +146,13 @@ class Plan:
         """Each unit the plan closes → the unit its open dossiers move to."""
         moves = {source: merge.into for merge in self.merges for source in merge.sources}
         moves.update({split.unit: split.dossiers_to for split in self.splits})
+        return moves
+
+    @property
+    def officer_moves(self) -> dict[str, str]:
+        """Each closed unit whose officer accounts move → the unit they move to (with their roles)."""
+        moves = {source: m.into for m in self.merges if m.officers == MOVE for source in m.sources}
+        moves.update({s.unit: s.officers_to for s in self.splits if s.officers_to is not None})
         return moves
 
     @property
@@ -353,17 +366,26 @@ def _unit_ref(r: _Reader, path: str, value: Any) -> tuple[str | None, NewUnit | 
 
 
 def _merge(r: _Reader, path: str, body: Any) -> Merge | None:
-    if not r.mapping(path, body, ("into", "from")):
+    if not r.mapping(path, body, ("into", "from", "officers"), {"officers"}):
         return None
     into, new = _unit_ref(r, f"{path}.into", body["into"])
     sources = r.slugs(f"{path}.from", body["from"])
+    officers = body.get("officers", MOVE)
+    if officers not in (MOVE, KEEP):
+        r.fail(
+            "reorg.bad_field",
+            f"{path}.officers",
+            f"phải là «{MOVE}» (chuyển cán bộ sang đơn vị nhận) hoặc «{KEEP}» (giữ nguyên), không phải "
+            f"{officers!r}.",
+        )
+        return None
     if into is None or not sources:
         return None
-    return Merge(path, into, new, tuple(sources))
+    return Merge(path, into, new, tuple(sources), officers)
 
 
 def _split(r: _Reader, path: str, body: Any) -> Split | None:
-    if not r.mapping(path, body, ("unit", "into", "dossiers_to")):
+    if not r.mapping(path, body, ("unit", "into", "dossiers_to", "officers"), {"officers"}):
         return None
     unit = r.slug(f"{path}.unit", body["unit"])
     parts = body["into"]
@@ -376,9 +398,18 @@ def _split(r: _Reader, path: str, body: Any) -> Split | None:
     if dossiers_to is not None and dossiers_to not in into:
         r.fail("reorg.bad_field", f"{path}.dossiers_to", f"«{dossiers_to}» phải là một đơn vị trong «into».")
         return None
+    officers = body.get("officers", dossiers_to)
+    if (officers is not None or "officers" in body) and officers != KEEP and officers not in into:
+        r.fail(
+            "reorg.bad_field",
+            f"{path}.officers",
+            f"phải là một đơn vị trong «into» (nơi cán bộ chuyển đến) hoặc «{KEEP}», không phải {officers!r}.",
+        )
+        return None
     if unit is None or dossiers_to is None or len(into) != len(refs):
         return None
-    return Split(path, unit, tuple(into), tuple(new for _, new in refs if new is not None), dossiers_to)
+    new = tuple(new for _, new in refs if new is not None)
+    return Split(path, unit, tuple(into), new, dossiers_to, None if officers == KEEP else officers)
 
 
 def _revision(r: _Reader, path: str, name: str, body: Any, revisions: dict[str, Revision]) -> None:
@@ -659,11 +690,14 @@ def move_dossier(
     legal_basis: str,
     at: datetime,
     actor: Actor,
+    officers: Mapping[str, str] | None = None,
 ) -> tuple[DossierState, Event] | None:
     """The dossier with each of its units that closes replaced by the successor, and the `reorganize` event
     that records it (the next seq; `replay` of the log with it gives the new state). None when none of its
-    units closes. The code, the deadlines and the step stay; the assignee is cleared when the step's unit
-    changes (an officer of the closed unit can no longer act; the successor's unit admin assigns again)."""
+    units closes. The code, the deadlines and the step stay. When the step's unit changes, the assignee stays
+    only if the plan moves their account to the step's new unit (`officers`: account id → its new unit);
+    otherwise it is cleared (an officer left on the closed unit can no longer act; the successor's unit admin
+    assigns again)."""
     changes: dict[str, Any] = {}
     moved: dict[str, list[str]] = {}
     for name in UNIT_FIELDS:
@@ -673,7 +707,9 @@ def move_dossier(
             moved[name] = [unit, successors[unit]]
     if not changes:
         return None
-    if "step_unit_id" in changes and state.assignee_id is not None:
+    assignee = state.assignee_id
+    moves_with_step = assignee is not None and (officers or {}).get(assignee) == changes.get("step_unit_id")
+    if "step_unit_id" in changes and assignee is not None and not moves_with_step:
         changes["assignee_id"] = None
     version = state.version + 1
     new_state = dataclasses.replace(state, **changes, version=version, last_event_at=at)
@@ -691,6 +727,8 @@ def move_dossier(
 
 
 __all__ = [
+    "KEEP",
+    "MOVE",
     "OPERATIONS",
     "UNIT_FIELDS",
     "CheckedPlan",

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import secrets
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from time import monotonic
@@ -177,6 +178,17 @@ def actor_for_token(conn: Connection, *, token: str, now: datetime, purpose: str
         _actors.clear()
     _actors[digest] = (monotonic(), actor, row["expires_at"], row["purpose"])
     return actor
+
+
+def forget_actors(user_ids: Iterable[str]) -> int:
+    """Drop this process's cached actors of these accounts (their unit or roles changed, e.g. a reorganisation
+    moved them): their tokens stay valid and the next request reads the account again. Other server processes
+    see the change within ACTOR_CACHE_SECONDS. Returns how many cached tokens were dropped."""
+    wanted = set(user_ids)
+    stale = [digest for digest, entry in list(_actors.items()) if entry[1].id in wanted]
+    for digest in stale:
+        _actors.pop(digest, None)
+    return len(stale)
 
 
 def actor_from_row(row: dict[str, Any]) -> Actor:

@@ -6,8 +6,11 @@ city-layer versions, kept in `city_competent_overrides` so a reload of the layer
 open dossier of a closed unit moved to the successor — one `reorganize` event on its history and one audit
 entry each, its code and deadlines unchanged —, an audit entry for the plan, and the plan itself with its
 SHA-256 (`reorganizations`): applying the same file again changes nothing. Closed dossiers keep their units.
-The moves are set-based: one SELECT of the affected rows, one executemany UPDATE, one INSERT of the events, one
-of the audit entries (`append_audit_many`) — not a round of statements per dossier.
+With them move: the closed units' officer accounts with their roles (`Plan.officer_moves`; an assignee whose
+account moves to the dossier's new step unit stays assigned), the open linked-dossier bundles received there,
+and the pending document jobs of that day signed in a closed unit's name (decision 0010 lists what stays).
+The moves are set-based: one SELECT of the affected rows, one executemany UPDATE, one INSERT of the events, and
+one INSERT of all their audit entries (`append_audit_many`) — not a round of statements per dossier.
 """
 
 from __future__ import annotations
@@ -20,17 +23,22 @@ from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, u
 from sqlalchemy.exc import IntegrityError
 
 from motcua.domain.catalog import CityProcedure
+from motcua.domain.clock import to_vn
 from motcua.domain.errors import Conflict, Forbidden, InvalidInput
 from motcua.domain.lifecycle import TERMINAL, Actor, ActorKind, Status, state_from_dict, state_to_dict
 from motcua.domain.reorganization import CheckedPlan, Plan, Reassignment, check_plan, move_dossier
 from motcua.domain.workflow import Role
 from motcua.services.audit import append_audit, append_audit_many
 from motcua.services.catalog import city_row
+from motcua.services.documents import DOCUMENTS_TOPIC
+from motcua.services.identity import forget_actors
 from motcua.services.runtime import Runtime
 from motcua.services.units import directory, unit_as_dict
 from motcua.store.schema.catalog import city_procedures
 from motcua.store.schema.dossiers import dossier_events, dossiers
 from motcua.store.schema.identity import users
+from motcua.store.schema.integrations import bundles
+from motcua.store.schema.outbox import PENDING, outbox
 from motcua.store.schema.reorganizations import (
     city_competent_overrides,
     reorganization_units,
@@ -121,13 +129,18 @@ def _report(conn: Connection, checked: CheckedPlan) -> dict[str, Any]:
             else:
                 for unit in touched:
                     kept[unit] += count
-    officers: dict[str, int] = dict(
-        conn.execute(
-            select(users.c.unit_id, func.count())
-            .where(users.c.unit_id.in_(closing), users.c.active.is_(True))
-            .group_by(users.c.unit_id)
-        ).all()
-    )
+    moves = plan.officer_moves
+    accounts: dict[str, list[dict[str, Any]]] = {unit: [] for unit in closing}
+    for row in _officers_of(conn, closing):
+        accounts[row.unit_id].append(
+            {
+                "id": row.id,
+                "username": row.username,
+                "name": row.full_name,
+                "active": bool(row.active),
+                "roles": sorted(row.roles or []),
+            }
+        )
     return {
         "units": {
             "closing": [
@@ -151,8 +164,35 @@ def _report(conn: Connection, checked: CheckedPlan) -> dict[str, Any]:
             for ra in checked.reassignments
         ],
         "dossiers": {"moving": moving, "by_unit_and_status": by_unit, "closed_kept": kept},
-        "officers_of_closing_units": {unit: int(officers.get(unit, 0)) for unit in closing},
+        "officers": {
+            "moving": sum(len(accounts[unit]) for unit in closing if unit in moves),
+            "staying": sum(len(accounts[unit]) for unit in closing if unit not in moves),
+            "by_unit": {unit: {"to": moves.get(unit), "accounts": accounts[unit]} for unit in closing},
+        },
+        "bundles_moving": _count(conn, _open_bundles(closing)),
     }
+
+
+def _officers_of(conn: Connection, closing: list[str], *, lock: bool = False) -> list[Any]:
+    """The officer accounts (active or not) of the closing units, by unit then id."""
+    query = (
+        select(
+            users.c.id, users.c.username, users.c.full_name, users.c.active, users.c.roles, users.c.unit_id
+        )
+        .where(users.c.unit_id.in_(closing), users.c.kind == ActorKind.OFFICER.value)
+        .order_by(users.c.unit_id, users.c.id)
+    )
+    if lock and conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    return list(conn.execute(query)) if closing else []
+
+
+def _open_bundles(closing: list[str]) -> Any:
+    return and_(bundles.c.status == "open", bundles.c.receiving_unit_id.in_(closing))
+
+
+def _count(conn: Connection, where: Any) -> int:
+    return int(conn.execute(select(func.count()).where(where)).scalar_one())
 
 
 # ---------------------------------------------------------------- applying
@@ -179,8 +219,19 @@ def apply_plan(rt: Runtime, actor: Actor, plan: Plan) -> dict[str, Any]:
         report = _report(conn, checked)
         _store_units(conn, checked)
         _reassign_procedures(conn, checked, actor, now)
-        moved = _move_dossiers(conn, checked, actor, now)
-        summary = {**report, "moved": moved}
+        audits: list[dict[str, Any]] = []
+        officers = _move_officers(conn, checked, actor, now, audits)
+        moved = _move_dossiers(conn, checked, actor, now, officers, audits)
+        bundles_moved = _move_bundles(conn, checked, actor, now, audits)
+        jobs = _move_document_jobs(conn, checked)
+        append_audit_many(conn, audits)  # the officers', dossiers' and bundles' entries: one statement
+        summary = {
+            **report,
+            "moved": moved,
+            "officers_moved": len(officers),
+            "bundles_moved": bundles_moved,
+            "document_jobs_moved": jobs,
+        }
         conn.execute(update(reorganizations).where(reorganizations.c.id == plan.id).values(summary=summary))
         touched = {unit.id for unit in checked.opening} | set(plan.closing)
         conn.execute(
@@ -205,8 +256,14 @@ def apply_plan(rt: Runtime, actor: Actor, plan: Plan) -> dict[str, Any]:
                     [ra.procedure, ra.competent_from, ra.competent_to] for ra in checked.reassignments
                 ],
                 "dossiers_moved": moved,
+                "officers_moved": len(officers),
+                "bundles_moved": bundles_moved,
+                "document_jobs_moved": jobs,
             },
         )
+    forget_actors(
+        officers
+    )  # this process at once; other processes within ACTOR_CACHE_SECONDS (decision 0010)
     rt.forget_units()  # this process at once; other processes: see decision 0010 (restart, or the day's cache)
     rt.forget_catalog()
     return {"plan": _plan_header(plan), "applied": True, "changed": True, "summary": summary}
@@ -353,9 +410,123 @@ _MOVE_DOSSIER = update(dossiers).where(
 )  # SET: the columns named in each row's parameters
 
 
-def _move_dossiers(conn: Connection, checked: CheckedPlan, actor: Actor, now: datetime) -> int:
-    """Every open dossier with a closing unit → the successor: the rows (one executemany), their events and
-    audit entries (one insert each). Rows are locked on PostgreSQL (SQLite's write transaction is exclusive)."""
+def _move_officers(
+    conn: Connection, checked: CheckedPlan, actor: Actor, now: datetime, audits: list[dict[str, Any]]
+) -> dict[str, str]:
+    """The officer accounts of the closing units whose plan moves them → their new unit, roles unchanged (one
+    executemany; rows locked on PostgreSQL), with one audit entry each appended to `audits`. Returns account
+    id → new unit. Their tokens stay valid: a token's actor is read from the account (`actor_for_token`), so
+    the next look-up after the cache has the new unit."""
+    moves = checked.plan.officer_moves
+    rows = _officers_of(conn, sorted(moves), lock=True)
+    if not rows:
+        return {}
+    result = conn.execute(
+        update(users)
+        .where(users.c.id == bindparam("b_id"), users.c.unit_id == bindparam("b_from"))
+        .values(unit_id=bindparam("b_to")),
+        [{"b_id": row.id, "b_from": row.unit_id, "b_to": moves[row.unit_id]} for row in rows],
+    )
+    if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(rows):
+        raise Conflict("reorg.concurrent_apply", "Tài khoản cán bộ vừa được thay đổi bởi một phiên khác.")
+    for row in rows:
+        audits.append(
+            {
+                "at": now,
+                "actor_id": actor.id,
+                "actor_role": Role.CITY_ADMIN.value,
+                "action": "account.unit_changed",
+                "object_type": "user",
+                "object_id": row.id,
+                "unit_id": actor.unit_id,
+                "data": {
+                    "from": row.unit_id,
+                    "to": moves[row.unit_id],
+                    "roles": sorted(row.roles or []),
+                    "plan": checked.plan.id,
+                },
+            }
+        )
+    return {row.id: moves[row.unit_id] for row in rows}
+
+
+def _move_bundles(
+    conn: Connection, checked: CheckedPlan, actor: Actor, now: datetime, audits: list[dict[str, Any]]
+) -> int:
+    """Open linked-dossier bundles received at a closing unit → its successor: their waiting parts are filed
+    relative to the bundle's receiving unit on the day they are advanced (`bundles._do_part`), which a closed
+    unit could no longer resolve. Finished bundles keep their unit (history)."""
+    successors = checked.plan.successors
+    closing = sorted(successors)
+    if not closing:
+        return 0
+    query = select(bundles.c.id, bundles.c.receiving_unit_id).where(_open_bundles(closing))
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    rows = conn.execute(query.order_by(bundles.c.id)).all()
+    if not rows:
+        return 0
+    conn.execute(
+        update(bundles)
+        .where(bundles.c.id == bindparam("b_id"), bundles.c.receiving_unit_id == bindparam("b_from"))
+        .values(receiving_unit_id=bindparam("b_to")),
+        [
+            {"b_id": r.id, "b_from": r.receiving_unit_id, "b_to": successors[r.receiving_unit_id]}
+            for r in rows
+        ],
+    )
+    audits.extend(
+        {
+            "at": now,
+            "actor_id": actor.id,
+            "actor_role": Role.CITY_ADMIN.value,
+            "action": "bundle.reorganize",
+            "object_type": "bundle",
+            "object_id": r.id,
+            "unit_id": actor.unit_id,
+            "data": {
+                "receiving_unit_id": [r.receiving_unit_id, successors[r.receiving_unit_id]],
+                "plan": checked.plan.id,
+            },
+        }
+        for r in rows
+    )
+    return len(rows)
+
+
+def _move_document_jobs(conn: Connection, checked: CheckedPlan) -> int:
+    """Pending document jobs to be signed in a closing unit's name for an event ON or after the effective day
+    (e.g. a receipt of an online submission filed that morning, before the plan was applied) → the successor:
+    the worker signs as the unit valid on the event's day (`documents._draft`), which the closed unit no longer
+    is, so the job would die. Jobs of earlier events keep their unit: it was the legal unit that day."""
+    plan = checked.plan
+    successors = plan.successors
+    if not successors:
+        return 0
+    query = select(outbox.c.id, outbox.c.payload).where(outbox.c.topic == DOCUMENTS_TOPIC, PENDING)
+    if conn.dialect.name == "postgresql":
+        query = query.with_for_update()
+    changed = []
+    for job_id, payload in conn.execute(query.order_by(outbox.c.id)):
+        unit = payload.get("unit_id")
+        if unit in successors and to_vn(datetime.fromisoformat(payload["at"])).date() >= plan.effective:
+            changed.append({"b_id": job_id, "payload": {**payload, "unit_id": successors[unit]}})
+    if changed:
+        conn.execute(update(outbox).where(outbox.c.id == bindparam("b_id")), changed)
+    return len(changed)
+
+
+def _move_dossiers(
+    conn: Connection,
+    checked: CheckedPlan,
+    actor: Actor,
+    now: datetime,
+    officers: dict[str, str],
+    audits: list[dict[str, Any]],
+) -> int:
+    """Every open dossier with a closing unit → the successor: the rows (one executemany), their events (one
+    insert); their audit entries are appended to `audits`. Rows are locked on PostgreSQL (SQLite's write
+    transaction is exclusive). An assignee whose account moved to the new step unit stays assigned."""
     plan = checked.plan
     successors = plan.successors
     if not successors:
@@ -367,11 +538,17 @@ def _move_dossiers(conn: Connection, checked: CheckedPlan, actor: Actor, now: da
     )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update()
-    rows, events, audits = [], [], []
+    rows, events = [], []
     for dossier_id, code, stored_state in conn.execute(query):
         state = state_from_dict(stored_state)
         moved = move_dossier(
-            state, successors, plan_id=plan.id, legal_basis=plan.legal_basis, at=now, actor=actor
+            state,
+            successors,
+            plan_id=plan.id,
+            legal_basis=plan.legal_basis,
+            at=now,
+            actor=actor,
+            officers=officers,
         )
         if moved is None:  # pragma: no cover - the query selects only dossiers with a closing unit
             continue
@@ -420,7 +597,6 @@ def _move_dossiers(conn: Connection, checked: CheckedPlan, actor: Actor, now: da
     if conn.dialect.supports_sane_multi_rowcount and result.rowcount != len(rows):
         raise Conflict("dossier.concurrent_update", "Hồ sơ vừa được người khác cập nhật; hãy áp dụng lại.")
     conn.execute(insert(dossier_events), events)
-    append_audit_many(conn, audits)
     return len(rows)
 
 

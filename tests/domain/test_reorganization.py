@@ -18,7 +18,7 @@ from motcua.domain.lifecycle import Action, Actor, ActorKind, Status, replay
 from motcua.domain.reorganization import check_plan, move_dossier, parse_plan
 from motcua.domain.units import Unit, UnitDirectory, UnitKind
 from motcua.domain.workflow import Role
-from tests.domain.test_lifecycle import RECEIVER, TIEU_CHUAN, context, open_dossier
+from tests.domain.test_lifecycle import PROCESSOR, RECEIVER, TIEU_CHUAN, context, open_dossier
 
 TODAY = date(2026, 3, 2)
 START = date(2025, 7, 1)
@@ -139,6 +139,7 @@ def test_a_valid_plan_loads_and_checks(doc: dict[str, Any]) -> None:
     for merge in merged:
         for source in merge["from"]:
             assert plan.successors[source] == merge["into"]["id"]
+    assert plan.officer_moves == plan.successors  # by default the officers follow the dossiers
     if "p-1" in plan.closing:  # a procedure whose competent unit closes follows it
         assert [
             (ra.procedure, ra.competent_to) for ra in checked.reassignments if ra.procedure == "1.000003"
@@ -303,3 +304,73 @@ def test_a_moved_dossier_replays_to_its_state_and_keeps_its_code_and_deadlines(
     assert state.receiving_unit_id == successors.get(d.state.receiving_unit_id, d.state.receiving_unit_id)
     assert state.status in (Status.SUBMITTED, Status.ACCEPTED, Status.IN_PROCESS)
     assert move_dossier(d.state, {"khac": "moi"}, plan_id="x", legal_basis="y", at=at, actor=ADMIN) is None
+
+
+def split_doc(**extra: Any) -> dict[str, Any]:
+    split = {"unit": "so-a", "into": ["so-b", "so-c"], "dossiers_to": "so-c", **extra}
+    return document([{"split": split}])
+
+
+@pytest.mark.parametrize(
+    ("operation", "officers", "expected"),
+    [
+        ("split", None, {"so-a": "so-c"}),  # default: the part the dossiers go to
+        ("split", "so-b", {"so-a": "so-b"}),
+        ("split", "keep", {}),
+        ("merge", None, {"p-1": "p-2"}),
+        ("merge", "move", {"p-1": "p-2"}),
+        ("merge", "keep", {}),
+    ],
+)
+def test_the_plan_says_where_the_closed_units_officers_go(
+    operation: str, officers: str | None, expected: dict[str, str]
+) -> None:
+    extra = {} if officers is None else {"officers": officers}
+    doc = (
+        split_doc(**extra)
+        if operation == "split"
+        else document([{"merge": {"into": "p-2", "from": ["p-1"], **extra}}])
+    )
+    assert parse_plan(dump(doc)).officer_moves == expected
+
+
+@pytest.mark.parametrize(
+    ("doc", "path"),
+    [
+        (split_doc(officers="so-x"), "operations[0].split.officers"),
+        (split_doc(officers=None), "operations[0].split.officers"),
+        (
+            document([{"merge": {"into": "p-2", "from": ["p-1"], "officers": "chuyen"}}]),
+            "operations[0].merge.officers",
+        ),
+    ],
+)
+def test_a_bad_officers_value_is_reported_with_its_path(doc: dict[str, Any], path: str) -> None:
+    with pytest.raises(InvalidInput) as bad:
+        parse_plan(dump(doc))
+    assert bad.value.code == "reorg.bad_field" and bad.value.details["path"] == path
+
+
+@settings(max_examples=20, deadline=None)
+@given(moved_to=st.sampled_from(["p-moi", "p-khac", None]))
+def test_an_assignee_stays_only_if_their_account_moves_to_the_steps_new_unit(moved_to: str | None) -> None:
+    d = open_dossier(context(TIEU_CHUAN), vn(2026, 3, 2, 8, 0))
+    d.do(Action.ACCEPT, RECEIVER, vn(2026, 3, 2, 9, 0))
+    d.act(Action.ASSIGN, PROCESSOR, vn(2026, 3, 2, 9, 30), assignee_id=PROCESSOR.id)
+    officers = {} if moved_to is None else {PROCESSOR.id: moved_to}  # None: the plan keeps the officers
+
+    moved = move_dossier(
+        d.state,
+        {d.state.step_unit_id: "p-moi"},
+        plan_id="k",
+        legal_basis="NQ",
+        at=vn(2026, 3, 3, 7),
+        actor=ADMIN,
+        officers=officers,
+    )
+
+    assert moved is not None
+    state, event = moved
+    assert replay([*d.events, event]) == state
+    assert state.step_unit_id == "p-moi"
+    assert state.assignee_id == (PROCESSOR.id if moved_to == "p-moi" else None)
