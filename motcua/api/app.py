@@ -27,7 +27,7 @@ from litestar.di import Provide
 from litestar.enums import RequestEncodingType
 from litestar.exceptions import HTTPException, NotAuthorizedException, ValidationException
 from litestar.openapi import OpenAPIConfig
-from litestar.openapi.spec import Components, SecurityScheme
+from litestar.openapi.spec import Components, Example, SecurityScheme
 from litestar.params import Body, FromPath, FromQuery, JSONBody, QueryParameter, SkipValidation
 from litestar.response.base import ASGIResponse
 from litestar.serialization import encode_json
@@ -189,6 +189,27 @@ Text200 = Annotated[str | None, QueryParameter(max_length=200)]
 Text300 = Annotated[str | None, QueryParameter(max_length=300)]
 Status10 = Annotated[int | None, QueryParameter(ge=1, le=10)]
 View = Annotated[Literal["full", "summary"], QueryParameter()]
+# The dossier list's filters (`dossier_service.list_dossiers` checks the values: stable codes, Vietnamese).
+SearchText = Annotated[
+    str | None,
+    QueryParameter(
+        max_length=100,
+        description="A part of a dossier code, of the applicant's name or personal ID (any case, with or "
+        "without diacritics; % and _ are literal).",
+        examples=[Example(value="nguyen thi mai")],
+    ),
+]
+ProcedureCode = Annotated[
+    str | None, QueryParameter(max_length=30, description="A procedure code (officers).")
+]
+SlaBand = Annotated[
+    str | None,
+    QueryParameter(
+        enum=["overdue", "due_today", "within_time"],
+        description="The legal due date of the dossiers being processed (officers).",
+    ),
+]
+Sort = Annotated[str, QueryParameter(enum=["due", "submitted", "recent"], description="The list's order.")]
 
 
 @post("/api/v1/auth/token", sync_to_thread=True, tags=["auth"], status_code=200)
@@ -298,13 +319,33 @@ def my_dossiers(
     status: Status10 = None,
     limit: Limit = 20,
     offset: Offset = 0,
+    text: SearchText = None,
+    procedure: ProcedureCode = None,
+    sla: SlaBand = None,
+    sort: Sort = "due",
 ) -> dict[str, Any]:
     """The applicant's own dossiers, or an officer's queue: new, unit, mine or all; ordered by legal due date
-    (none last), then code order. An officer's queue "all" (a unit's, or the city's for a city monitor or
-    admin) is not counted exactly: its `total` is capped at 10,001, and `total_is_capped` is true when it
-    reached the cap (there are at least that many)."""
+    (none last), then code order (`sort=due`), or by submission (`submitted`: oldest first; `recent`: newest
+    first). An officer's queue "all" (a unit's, or the city's for a city monitor or admin) is not counted
+    exactly: its `total` is capped at 10,001, and `total_is_capped` is true when it reached the cap (there are
+    at least that many).
+
+    Filters, the same as the officers' web queues: `text` (a part of a dossier code, of the applicant's name or
+    personal ID; any case, with or without diacritics: "nguyen thi mai" finds "Nguyễn Thị Mai"; `%` and `_` are
+    literal), `procedure` (a procedure code) and `sla` (the legal due date of dossiers being processed:
+    `overdue`, `due_today`, `within_time`). A citizen's own list may be searched by `text`; `procedure` and
+    `sla` are for officers (400 `dossier.officer_filter`)."""
     items, total = dossier_service.list_dossiers(
-        rt, actor, queue=queue, status=status, limit=limit, offset=offset
+        rt,
+        actor,
+        queue=queue,
+        status=status,
+        limit=limit,
+        offset=offset,
+        procedure=procedure or "",
+        search=text or "",
+        sla=sla or "",
+        sort=sort,
     )
     capped = dossier_service.total_is_capped(actor, queue) and total >= dossier_service.LIST_COUNT_CAP
     return {"items": items, "total": total, "total_is_capped": capped, "limit": limit, "offset": offset}

@@ -901,17 +901,45 @@ def list_dossiers(
     status: int | None = None,
     limit: int = 50,
     offset: int = 0,
+    procedure: str = "",
+    search: str = "",
+    sla: str = "",
+    sort: str = "due",
 ) -> tuple[list[dict[str, Any]], int]:
     """Citizens see their own dossiers; officers see queues of their unit. Ordered by legal due date (none
-    last), then id. Returns (page, total).
+    last), then id (`sort` "due"), or by submission, oldest ("submitted") or newest ("recent") first.
+    Returns (page, total).
+
+    Filters, as the officer's web queue has them (the same conditions: `workspace.QueueQuery`): `procedure` (a
+    procedure code), `search` (`QueueQuery.text`: a part of a dossier code, of the applicant's name or personal
+    ID, any case, with or without diacritics; `%` and `_` literal) and `sla` (overdue, due_today, within_time:
+    the legal due date of running dossiers). A citizen's own list takes `search` (over their own dossiers
+    only); the procedure and SLA filters are an officer's.
 
     An officer's queue "all" (every dossier of a unit, or of the city for a city-wide monitor or admin) is
     not counted exactly — at 10 million dossiers that is 0.2 s (a unit) to seconds (the city) per page. Its
     total is capped:
     `min(count, LIST_COUNT_CAP)`, so LIST_COUNT_CAP means "at least that many" (`total_is_capped`)."""
+    from motcua.services import workspace  # it imports this module
+
     where = _queue_filter(actor, queue)
     if status is not None:
         where = and_(where, dossiers.c.status == status)
+    if sort not in workspace.SORTS:
+        raise InvalidInput("dossier.bad_sort", "Cách sắp xếp phải là due, submitted hoặc recent.")
+    if sla and sla not in workspace.SLA_BANDS:
+        raise InvalidInput("dossier.bad_sla", "Mức hạn phải là overdue, due_today hoặc within_time.")
+    if (procedure or sla) and actor.kind is not ActorKind.OFFICER:
+        raise InvalidInput(
+            "dossier.officer_filter",
+            "Lọc theo thủ tục hoặc theo mức hạn chỉ dành cho cán bộ; "
+            "danh sách hồ sơ của bạn chỉ lọc được theo mã hồ sơ hoặc tên người nộp.",
+        )
+    filters: list[Any] = []
+    if procedure.strip() or search.strip() or sla:
+        query = workspace.QueueQuery(procedure=procedure.strip(), text=search, sla=sla)
+        filters = workspace._other_filters(query, rt.clock.now(), _search_unit(actor, queue))
+        where = and_(where, *filters)
     cols = [
         dossiers.c.code,
         dossiers.c.procedure_code,
@@ -927,7 +955,7 @@ def list_dossiers(
     ]
     counts: list[Any] = []  # capped counts, in order: the first to reach the cap is the total
     if total_is_capped(actor, queue):
-        if not _is_city_wide(actor):
+        if not _is_city_wide(actor) and not filters:
             # Counting the union of a unit's three arms reads the table row of every dossier counted (≈ 8 ms for
             # 10,000 on SQLite); those received at the unit alone are a range of its (unit, status) index. When
             # they reach the cap, so does the union (a superset): only otherwise is the union counted.
@@ -950,9 +978,13 @@ def list_dossiers(
         # The "all" lists: NULLS LAST (not a `due_at IS NULL` sort key), so the index on (due_at, id) serves the
         # order. The others (the open queues, an applicant's list) are few rows whose due dates are the latest,
         # at the far end of that index: the same order as a sort key, so they are sorted, not walked to (seconds).
+        # A text search matches few rows: sorting them beats walking that index until a page of them is found
+        # (the same order). The procedure and SLA filters keep a large list large.
         order = (
-            [dossiers.c.due_at.asc().nulls_last(), dossiers.c.id]
-            if total_is_capped(actor, queue)
+            workspace._order(sort, large=False)
+            if sort != "due"
+            else [dossiers.c.due_at.asc().nulls_last(), dossiers.c.id]
+            if total_is_capped(actor, queue) and not search.strip()
             else [dossiers.c.due_at.is_(None), dossiers.c.due_at, dossiers.c.id]
         )
         rows = conn.execute(
@@ -982,6 +1014,18 @@ def list_dossiers(
 
 
 LIST_COUNT_CAP = 10_001  # the city-wide list's total stops here ("more than 10,000")
+
+
+def _search_unit(actor: Actor, queue: str) -> str | None:
+    """Whose rows of `dossier_search` a text search of this list reads (`workspace._text_match`): the officer's
+    unit for "new", "unit" and a unit's "all" (every dossier of those scopes has that unit's row), "" (every
+    unit's) for the city-wide "all", None for "mine" and a citizen's own list (each dossier probes the row of its
+    current step unit, which it always has)."""
+    if actor.kind is not ActorKind.OFFICER or queue == "mine":
+        return None
+    if queue == "all" and _is_city_wide(actor):
+        return ""
+    return actor.unit_id
 
 
 def total_is_capped(actor: Actor, queue: str) -> bool:
