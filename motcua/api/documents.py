@@ -67,8 +67,9 @@ def document_pdf(document_id: FromPath[str], actor: Who, rt: Rt) -> Response[byt
 
 @get("/api/v1/dossiers/{code:str}/documents", sync_to_thread=True, tags=["documents"])
 def dossier_documents(code: FromPath[str], actor: Who, rt: Rt) -> dict[str, Any]:
-    """A dossier's documents: `items`, those issued (receipt, slips, results, control sheets), and `pending`,
-    those an action queued that the background worker has not signed yet ("đang phát hành")."""
+    """A dossier's documents: `items`, those issued (receipt, slips, results, control sheets); `pending`,
+    those an action queued that the background worker has not signed yet ("đang phát hành"); and `failed`
+    (status "failed"), those whose job stopped after repeated errors and waits for the city administrator."""
     return document_service.dossier_documents(rt, actor, code)
 
 

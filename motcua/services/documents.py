@@ -64,9 +64,27 @@ DOCUMENTS_TOPIC = "documents.issue"
 CLAIM_LEASE = timedelta(minutes=5)
 PENDING_LABEL = "Đang phát hành"
 ISSUED_LABEL = "Đã phát hành"
+# A document whose job died (the outbox's dead letter, decision 0009): it will not be made until the city
+# administrator retries the job on the background jobs page. Officers are told so; applicants read a plain
+# sentence, never the internal error.
+FAILED_LABEL = "Không tạo được văn bản"
+FAILED_NOTE_OFFICER = (
+    "Không tạo được văn bản sau nhiều lần thử; việc đã được chuyển cho quản trị viên hệ thống xử lý."
+)
+FAILED_NOTE_DISCARDED = (
+    "Không tạo được văn bản; quản trị viên hệ thống đã quyết định không tạo lại (lý do ở trang việc nền)."
+)
+FAILED_NOTE_APPLICANT = (
+    "Văn bản này chưa tạo được do sự cố kỹ thuật; sự cố đã được ghi nhận để cơ quan giải quyết xử lý. Nếu cần, bạn có thể liên hệ "
+    "bộ phận một cửa nơi nộp hồ sơ."
+)
+JOBS_PAGE = (
+    "/mot-cua/quan-tri/viec-nen"  # the city administrator's background jobs page (web/routes/outbox.py)
+)
+RECEIPT_KIND = "giay_tiep_nhan"  # the acceptance receipt (Mẫu số 01)
 # Which document each event issues (results: the procedure's template, see `templates.Registry.result_kind`).
 EVENT_DOCUMENTS: dict[Action, str] = {
-    Action.ACCEPT: "giay_tiep_nhan",
+    Action.ACCEPT: RECEIPT_KIND,
     Action.REQUEST_SUPPLEMENT: "phieu_yeu_cau_bo_sung",
     Action.REFUSE_RECEPTION: "phieu_tu_choi",
     Action.REFUSE: "phieu_tu_choi",
@@ -758,8 +776,10 @@ def get_document(rt: Runtime, document_id: str) -> dict[str, Any]:
 
 
 def dossier_documents(rt: Runtime, actor: Actor, code: str) -> dict[str, Any]:
-    """A dossier's documents, for someone allowed to see it: `items`, those issued, and `pending`, those
-    queued by an action and not yet signed ("đang phát hành"; officers also see why a retry is waiting)."""
+    """A dossier's documents, for someone allowed to see it: `items`, those issued; `pending`, those
+    queued by an action and not yet signed ("đang phát hành"; officers also see why a retry is waiting); and
+    `failed`, those whose job died (status "failed": not made until the city administrator retries the job;
+    officers see the error, and the city administrator a link to the background jobs page)."""
     from motcua.services import dossiers as dossier_service
 
     dossier_service.get_dossier(rt, actor, code)
@@ -799,8 +819,10 @@ def dossier_documents(rt: Runtime, actor: Actor, code: str) -> dict[str, Any]:
         for r in rows
     ]
     officer = actor.kind is ActorKind.OFFICER
-    pending = [_pending(job, officer=officer) for job in jobs]
-    return {"items": items, "pending": pending, "total": len(items)}
+    admin = officer and Role.CITY_ADMIN in actor.roles
+    pending = [_pending(job, officer=officer) for job in jobs if job["dead_at"] is None]
+    failed = [_failed(job, officer=officer, admin=admin) for job in jobs if job["dead_at"] is not None]
+    return {"items": items, "pending": pending, "failed": failed, "total": len(items)}
 
 
 def _pending(job: Any, *, officer: bool) -> dict[str, Any]:
@@ -821,6 +843,55 @@ def _pending(job: Any, *, officer: bool) -> dict[str, Any]:
     if officer:
         item["last_error"] = job["last_error"]
     return item
+
+
+def _failed(job: Any, *, officer: bool, admin: bool) -> dict[str, Any]:
+    """A document whose job died: what it was to be, and a sentence for the reader (no internal error for an
+    applicant). Officers see the job's error and number; the city administrator, where to retry it."""
+    kind = templates.registry().get(str(job["payload"]["kind"]))
+    discarded = job["discarded_at"] is not None
+    item: dict[str, Any] = {
+        "kind": kind.id,
+        "title": kind.title,
+        "form": kind.form,
+        "status": "failed",
+        "status_label": FAILED_LABEL,
+        "note": (FAILED_NOTE_DISCARDED if discarded else FAILED_NOTE_OFFICER)
+        if officer
+        else FAILED_NOTE_APPLICANT,
+        "event_seq": job["payload"].get("event_seq"),
+        "requested_at": job["payload"].get("at"),
+    }
+    if officer:
+        item["job_id"] = job["id"]
+        item["attempts"] = job["attempts"]
+        item["failed_at"] = to_vn(job["dead_at"]).isoformat()
+        item["last_error"] = job["last_error"]
+        item["discarded"] = discarded
+    if admin:
+        state = "discarded" if discarded else "dead"
+        item["jobs_url"] = f"{JOBS_PAGE}?state={state}&topic={DOCUMENTS_TOPIC}"
+    return item
+
+
+def failed_documents(rt: Runtime, actor: Actor, code: str) -> list[dict[str, Any]]:
+    """The dossier's documents whose job died, as `dossier_documents` lists them under `failed` (pages: "could
+    not be made" instead of "being issued"). No scope check: for a page that has already read the dossier as
+    this actor."""
+    officer = actor.kind is ActorKind.OFFICER
+    admin = officer and Role.CITY_ADMIN in actor.roles
+    with rt.db.read() as conn:
+        jobs = conn.execute(
+            select(outbox)
+            .where(
+                outbox.c.topic == DOCUMENTS_TOPIC,
+                outbox.c.key == code.strip(),
+                outbox.c.done_at.is_(None),
+                outbox.c.dead_at.is_not(None),
+            )
+            .order_by(outbox.c.id)
+        ).mappings()
+        return [_failed(job, officer=officer, admin=admin) for job in jobs]
 
 
 def get_document_pdf(rt: Runtime, actor: Actor, document_id: str) -> tuple[bytes, dict[str, Any]]:

@@ -45,7 +45,7 @@ from motcua.domain.lifecycle import (
 )
 from motcua.domain.registry import form_bindings, set_path
 from motcua.domain.text import fold
-from motcua.services import catalog, life_events, ratings
+from motcua.services import catalog, documents, life_events, ratings
 from motcua.services import dossiers as dossier_service
 from motcua.services import gateway as registry_gateway
 from motcua.services.catalog import CATALOG_DIR, get_city_procedure
@@ -730,6 +730,7 @@ def _detail_page(
         supplement_request=requests[-1] if requests else None,
         fee_request=fee[-1] if fee else None,
         results=[f for f in dossier["files"] if f["kind"] == "result"],
+        failed_documents=documents.failed_documents(rt, user, dossier["code"]),  # dead jobs: a plain note
         rating=rating,
         can_rate=dossier["status"]["code"] == int(Status.RETURNED) and rating is None,
         scores=[int(s) for s in reversed(ratings.Satisfaction)],

@@ -26,8 +26,8 @@ from motcua.domain.errors import Conflict, DomainError, Forbidden, InvalidInput
 from motcua.domain.identifiers import parse_cccd, parse_mst
 from motcua.domain.lifecycle import Action, ReturnMethod
 from motcua.domain.workflow import Role
+from motcua.services import documents, workspace
 from motcua.services import dossiers as dossier_service
-from motcua.services import workspace
 from motcua.services.files import MAX_UPLOAD_BYTES, check_upload
 from motcua.services.forms import validate_form
 from motcua.web import eform, i18n
@@ -510,8 +510,16 @@ def receipt(request: Req, rt: Rt, user: User, code: str) -> Template:
     page = workspace.dossier_workspace(rt, user, code)
     dossier = page["dossier"]
     received = [f for f in dossier["files"] if f["kind"] in ("upload", "supplement")]
+    # The signed receipt's job died: "could not be made" (and where to retry, for the city administrator).
+    failed = [] if page["receipt"] else documents.failed_documents(rt, user, dossier["code"])
+    receipt_failed = next((f for f in failed if f["kind"] == documents.RECEIPT_KIND), None)
     return render(
-        request, "officer/receipt.html", title=_("officer.receipt.title"), received=received, **page
+        request,
+        "officer/receipt.html",
+        title=_("officer.receipt.title"),
+        received=received,
+        receipt_failed=receipt_failed,
+        **page,
     )
 
 
