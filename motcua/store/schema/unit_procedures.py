@@ -6,7 +6,8 @@ dossiers (the lifecycle, `motcua import dossiers` and its COPY, the benchmark ge
 - after an INSERT, the pairs of the new rows' three unit columns (PostgreSQL: once per statement, from its
   transition table — one set-based insert for a COPY of thousands of rows; SQLite: per row);
 - after an UPDATE that changes a unit column (or the procedure), the pairs of the columns that changed (a row
-  trigger whose WHEN clause skips, without a function call, the actions that keep the units — most of them).
+  trigger whose WHEN clause skips, without a function call, the actions that keep the units — most of them;
+  on PostgreSQL one trigger shared with `dossier_search`, `tr_dossiers_update`, since revision a3c9e5f7b1d2).
 Rows are only ever added (`ON CONFLICT DO NOTHING` / `INSERT OR IGNORE`), never removed: the table is a
 SUPERSET of the pairs over the units' current dossiers. A dossier that moved on to another unit keeps its
 former units' pairs, so a unit's filter may offer a procedure whose dossiers have all left it; choosing it
@@ -23,7 +24,8 @@ Read by `motcua.services.workspace._procedures_of`: one unit's list is a range o
 ordered as the filter shows it (name, then code), read from the index alone; the city-wide list is the
 (name, code) index read in order with duplicates skipped.
 
-The same DDL is in the Alembic revision c7d2e9a1f4b3 (migrations are frozen copies; keep both in step).
+The same DDL is in the Alembic revisions c7d2e9a1f4b3 and a3c9e5f7b1d2 (migrations are frozen copies; keep
+both in step).
 """
 
 from __future__ import annotations
@@ -66,20 +68,20 @@ PG_INSERTED_TRIGGER_DDL = (
     "CREATE TRIGGER tr_dossiers_unit_procedures_insert AFTER INSERT ON dossiers "
     "REFERENCING NEW TABLE AS new_dossiers FOR EACH STATEMENT EXECUTE FUNCTION motcua_unit_procedures_inserted()"
 )
-PG_MOVED_FUNCTION_DDL = (
-    "CREATE OR REPLACE FUNCTION motcua_unit_procedures_moved() RETURNS trigger LANGUAGE plpgsql AS $$ "
-    "BEGIN INSERT INTO unit_procedures (unit_id, procedure_name, procedure_code) "
+# The UPDATE side on PostgreSQL is a part of ONE row trigger on `dossiers` shared with `dossier_search`
+# (`dossier_search.PG_UPDATED_FUNCTION_DDL`, revision a3c9e5f7b1d2): two row triggers with WHEN clauses cost
+# each action that sets a unit column ≈ 6–9 µs of backend CPU more than one (PostgreSQL prepares and evaluates
+# each trigger's WHEN clause per statement), measured. Its condition and statement are these:
+PG_MOVED_CONDITION = " OR ".join(f"NEW.{c} IS DISTINCT FROM OLD.{c}" for c in _WATCHED)
+PG_MOVED_STATEMENT = (
+    "INSERT INTO unit_procedures (unit_id, procedure_name, procedure_code) "
     "SELECT DISTINCT u.unit_id, NEW.procedure_name, NEW.procedure_code FROM (VALUES "
     "(NEW.receiving_unit_id, OLD.receiving_unit_id), (NEW.competent_unit_id, OLD.competent_unit_id), "
     "(NEW.step_unit_id, OLD.step_unit_id)) AS u (unit_id, was) "
     f"WHERE u.unit_id IS DISTINCT FROM u.was OR {_PROCEDURE_CHANGED} "
-    "ORDER BY 1 ON CONFLICT DO NOTHING; RETURN NULL; END $$"
+    "ORDER BY 1 ON CONFLICT DO NOTHING"
 )
-PG_MOVED_TRIGGER_DDL = (
-    f"CREATE TRIGGER tr_dossiers_unit_procedures_update AFTER UPDATE OF {', '.join(_WATCHED)} ON dossiers "
-    f"FOR EACH ROW WHEN ({' OR '.join(f'OLD.{c} IS DISTINCT FROM NEW.{c}' for c in _WATCHED)}) "
-    "EXECUTE FUNCTION motcua_unit_procedures_moved()"
-)
+WATCHED = _WATCHED
 
 # ---- SQLite: row triggers only.
 SQLITE_INSERTED_TRIGGER_DDL = (
@@ -106,12 +108,7 @@ def trigger_ddl(dialect: str) -> tuple[str, ...]:
     if dialect == "sqlite":
         return (SQLITE_INSERTED_TRIGGER_DDL, SQLITE_MOVED_TRIGGER_DDL)
     if dialect == "postgresql":
-        return (
-            PG_INSERTED_FUNCTION_DDL,
-            PG_INSERTED_TRIGGER_DDL,
-            PG_MOVED_FUNCTION_DDL,
-            PG_MOVED_TRIGGER_DDL,
-        )
+        return (PG_INSERTED_FUNCTION_DDL, PG_INSERTED_TRIGGER_DDL)  # UPDATE: dossier_search's shared trigger
     return ()
 
 
