@@ -9,7 +9,7 @@ from typing import Any
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
-from sqlalchemy import delete, insert, select
+from sqlalchemy import delete, insert, select, true
 
 from motcua.domain.lifecycle import TERMINAL, Actor, ActorKind, Status
 from motcua.domain.workflow import Role
@@ -216,3 +216,54 @@ def test_a_whole_code_or_id_is_found_in_its_index_on_postgresql(db: Database) ->
             compiled = query.compile(conn, compile_kwargs={"literal_binds": True})
             plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
             assert index in plan, (text, plan)
+
+
+def _city_rows() -> list[dict[str, Any]]:
+    """Every status, due dates spread over a month and some without one, at three units."""
+    return [
+        {
+            "applicant_id": PEOPLE[n % 3],
+            "submitted_by": PEOPLE[n % 3],
+            "receiving_unit_id": UNITS[n % 3],
+            "competent_unit_id": UNITS[n % 3],
+            "step_unit_id": UNITS[(n + 1) % 3],
+            "assignee_id": OFFICERS[n % 3],
+            "status": (n % 10) + 1,
+            "due_at": None if n % 7 == 0 else AT + timedelta(hours=(n * 37) % 700),
+        }
+        for n in range(120)
+    ]
+
+
+def test_the_city_wide_open_queue_is_most_urgent_first(db: Database) -> None:
+    """A city monitor's queue: every unit's open dossiers, the earliest legal due date first (none last); the
+    page is read in that order from `ix_dossiers_open_due` at city scale instead of sorting them all."""
+    stored = _store(db, _city_rows())
+    rt = Runtime(db=db)
+    monitor = Actor("m-1", ActorKind.OFFICER, frozenset({Role.MONITOR}), service.CITY_UNIT_ID)
+    open_rows = [r for r in stored if Status(r["status"]) not in TERMINAL]
+    expected = sorted(open_rows, key=lambda r: (r["due_at"] is None, r["due_at"] or AT, r["code"]))
+    page = workspace.officer_queue(rt, monitor, workspace.QueueQuery(queue="unit", limit=15))
+    assert [item["code"] for item in page["items"]] == [r["code"] for r in expected[:15]]
+    assert page["total"] == len(open_rows)
+    last = workspace.officer_queue(rt, monitor, workspace.QueueQuery(queue="unit", limit=15, offset=45))
+    assert [item["code"] for item in last["items"]] == [r["code"] for r in expected[45:60]]
+
+
+@pytest.mark.postgres
+def test_the_city_wide_open_page_is_read_in_order_on_postgresql(db: Database) -> None:
+    """The page's statement can walk `ix_dossiers_open_due` (its open statuses are constants, so the partial
+    index's predicate is implied) and needs no sort."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL plans")
+    _store(db, _city_rows())
+    query = workspace.QueueQuery(queue="unit", limit=20)
+    where = workspace._where(true(), query, AT, "postgresql", "")
+    page = select(dossiers.c.id).where(where).order_by(*workspace._order("due", large=True)).limit(20)
+    with db.read() as conn:
+        conn.exec_driver_sql("ANALYZE dossiers")
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        conn.exec_driver_sql("SET LOCAL enable_sort = off")
+        compiled = page.compile(conn, compile_kwargs={"literal_binds": True})
+        plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
+    assert "ix_dossiers_open_due" in plan and "Sort" not in plan, plan

@@ -113,6 +113,16 @@ Index(
     postgresql_where=dossiers.c.status.in_(OPEN_QUEUE_STATUSES),
 )
 
+# The city-wide open queue (the city's administrators and monitors: every unit's open dossiers, ≈ 5 % of the
+# rows), most urgent first: read in order, 20 rows, instead of sorting them all (revision c4e8a2f6d0b7).
+Index(
+    "ix_dossiers_open_due",
+    dossiers.c.due_at,
+    dossiers.c.id,
+    sqlite_where=dossiers.c.status.in_(OPEN_QUEUE_STATUSES),
+    postgresql_where=dossiers.c.status.in_(OPEN_QUEUE_STATUSES),
+)
+
 
 @event.listens_for(dossiers, "after_create")
 def _compress_with_lz4(target: Table, connection: Connection, **_: Any) -> None:
