@@ -8,7 +8,9 @@ dossier (optimistic version check) instead of overwriting it.
 from __future__ import annotations
 
 import re
-from collections.abc import Mapping, Sequence
+import threading
+import weakref
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -52,7 +54,7 @@ from motcua.domain.lifecycle import (
     state_to_dict,
     submit,
 )
-from motcua.domain.units import UnitDirectory
+from motcua.domain.units import Unit, UnitDirectory
 from motcua.domain.workflow import Role, Workflow
 from motcua.services.audit import append_audit, audit_append_ctes, audit_cte_params, forget_audit_chains
 from motcua.services.files import attach, check_upload, dossier_file_list, store_file
@@ -65,6 +67,7 @@ from motcua.store.db import HotStatement
 from motcua.store.schema.dossiers import OPEN_QUEUE_STATUSES, dossier_counters, dossier_events, dossiers
 from motcua.store.schema.integrations import bundle_parts
 from motcua.store.schema.outbox import outbox
+from motcua.store.schema.units import unit_lineage
 
 CITY_UNIT_ID = "thanh-pho-ho-chi-minh"
 # Dossiers closed without a result are not judged early / on time / late.
@@ -390,7 +393,7 @@ def act(
 
             remember_not_part(conn, row["id"])
         state = state_from_dict(row["state"])
-        if not _can_read(conn, actor, row):
+        if not _can_read(conn, actor, row, rt):
             raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
         units = rt.directory(conn, now.date())
         workflow = rt.workflows.get(conn, state.workflow_id, state.workflow_version)
@@ -697,7 +700,7 @@ def add_file(
     now = rt.clock.now()
     with rt.db.transaction() as conn:
         row = _load_row(conn, code, for_update=True)
-        if not _can_read(conn, actor, row):
+        if not _can_read(conn, actor, row, rt):
             raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
         if Status(row["status"]) in TERMINAL:
             raise Conflict("file.dossier_closed", "Hồ sơ đã kết thúc; không thể bổ sung tệp.")
@@ -738,7 +741,7 @@ def get_file(rt: Runtime, actor: Actor, code: str, file_id: int) -> tuple[bytes,
     """A dossier's file, for someone allowed to read the dossier (NotFound otherwise, to leak nothing)."""
     with rt.db.read() as conn:
         row = _load_row(conn, code)
-        if not _can_read(conn, actor, row):
+        if not _can_read(conn, actor, row, rt):
             raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
         meta = next((f for f in dossier_file_list(conn, row["id"]) if f["id"] == file_id), None)
     if meta is None:
@@ -753,7 +756,95 @@ def _is_city_wide(actor: Actor) -> bool:
     return actor.unit_id == CITY_UNIT_ID and bool(actor.roles & {Role.CITY_ADMIN, Role.MONITOR})
 
 
-def _can_read(conn: Connection, actor: Actor, row: Mapping[str, Any]) -> bool:
+# A successor's archive (decision 0010): each open unit → every unit it succeeded, per directory (below).
+_closures: weakref.WeakKeyDictionary[UnitDirectory, dict[str, tuple[str, ...]]] = weakref.WeakKeyDictionary()
+_closures_lock = threading.Lock()
+
+
+def unit_predecessors(conn: Connection | None, rt: Runtime, unit_id: str | None) -> tuple[str, ...]:
+    """Every unit `unit_id` succeeded — the units merged into it or split to make it, and theirs in turn (a
+    successor of a successor) —, sorted; () for a unit without predecessors (nearly all) or not in today's
+    directory. Its officers read, list and search those units' dossiers: their archive (a reorganisation moves
+    the open dossiers; the closed ones keep their units).
+
+    From today's unit directory (`Runtime.directory`), so with its staleness: a plan applied by another process
+    is seen within UNITS_CACHE_SECONDS (60 s), by the applying process at once. For a unit without predecessors
+    that is a look-up in the cached directory, no query. A closed unit's own links are not in the directory
+    (it holds today's units only), so the first look-up for a unit with predecessors reads `unit_lineage` (the
+    links in effect on the directory's day: a few hundred rows at most) and computes every unit's set, kept with
+    that directory object (weakly: dropped with it, so bounded like the runtime's directory cache and never
+    older than it). `conn` None: a read of its own, only when the directory or the links must be read."""
+    if not unit_id:
+        return ()
+    today = rt.clock.now().date()
+    units = rt.cached_directory(today)
+    if units is None:
+        if conn is None:
+            with rt.db.read() as own:
+                return unit_predecessors(own, rt, unit_id)
+        units = rt.directory(conn, today)
+    if unit_id not in units or not units.get(unit_id).predecessors:
+        return ()
+    with _closures_lock:
+        closure = _closures.get(units)
+    if closure is None:
+        if conn is None:
+            with rt.db.read() as own:
+                return unit_predecessors(own, rt, unit_id)
+        links = conn.execute(
+            select(unit_lineage.c.predecessor_id, unit_lineage.c.successor_id).where(
+                unit_lineage.c.effective <= units.on
+            )
+        ).all()
+        closure = _predecessor_closure(units, [(link[0], link[1]) for link in links])
+        with _closures_lock:
+            _closures[units] = closure
+    return closure.get(unit_id, ())
+
+
+def _predecessor_closure(
+    units: Iterable[Unit], links: Sequence[tuple[str, str]]
+) -> dict[str, tuple[str, ...]]:
+    """Each unit of `units` with predecessors → all of them (sorted, the unit itself never), from the units' own
+    links and `links` ((predecessor, successor) pairs, closed units' included), followed to the end."""
+    units = list(units)
+    direct: dict[str, set[str]] = {}
+    for unit in units:
+        direct.setdefault(unit.id, set()).update(unit.predecessors)
+    for before, after in links:
+        direct.setdefault(after, set()).add(before)
+    closure: dict[str, tuple[str, ...]] = {}
+    for unit in units:
+        seen: set[str] = set()
+        waiting = list(direct.get(unit.id, ()))
+        while waiting:
+            before = waiting.pop()
+            if before not in seen and before != unit.id:
+                seen.add(before)
+                waiting.extend(direct.get(before, ()))
+        if seen:
+            closure[unit.id] = tuple(sorted(seen))
+    return closure
+
+
+def unit_is(column: Any, unit: str | None, predecessors: Sequence[str] = ()) -> Any:
+    """`column = unit`, or for a successor `column IN (unit, its predecessors…)`: one search of the column's
+    index either way, and for a unit without predecessors the very SQL it always had (plans, the bench)."""
+    return column == unit if not predecessors else column.in_([unit, *predecessors])
+
+
+def _archive_of(rt: Runtime, actor: Actor, queue: str) -> tuple[str, ...]:
+    """The predecessors whose dossiers an officer's list also holds (`unit_predecessors`): a unit's "all" only
+    — the other queues are of open dossiers, and a closed unit keeps none (the plan moved them)."""
+    if actor.kind is not ActorKind.OFFICER or queue != "all" or _is_city_wide(actor):
+        return ()
+    return unit_predecessors(None, rt, actor.unit_id)
+
+
+def _can_read(conn: Connection, actor: Actor, row: Mapping[str, Any], rt: Runtime) -> bool:
+    """The applicant and who filed it; a city-wide administrator or monitor; an officer of a unit the dossier
+    is at (receiving, competent, step) or of a (transitive) successor of one — the successor's archive,
+    decision 0010 —; an officer of a unit that acted on it. Reading only: acting is the engine's decision."""
     if actor.id in (row["applicant_id"], row["submitted_by"]):
         return True
     if actor.kind is not ActorKind.OFFICER:
@@ -762,6 +853,8 @@ def _can_read(conn: Connection, actor: Actor, row: Mapping[str, Any]) -> bool:
         return True
     units = {row["receiving_unit_id"], row["competent_unit_id"], row["step_unit_id"]}
     if actor.unit_id in units:
+        return True
+    if not units.isdisjoint(unit_predecessors(conn, rt, actor.unit_id)):
         return True
     handled = conn.execute(
         select(dossier_events.c.id)
@@ -774,7 +867,7 @@ def _can_read(conn: Connection, actor: Actor, row: Mapping[str, Any]) -> bool:
 def get_dossier(rt: Runtime, actor: Actor, code: str) -> dict[str, Any]:
     with rt.db.read() as conn:
         row = _load_row(conn, code)
-        if not _can_read(conn, actor, row):
+        if not _can_read(conn, actor, row, rt):
             raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
         units = rt.directory(conn, rt.clock.now().date())
         workflow = rt.workflows.get(conn, row["workflow_id"], row["workflow_version"])
@@ -922,7 +1015,8 @@ def list_dossiers(
     `min(count, LIST_COUNT_CAP)`, so LIST_COUNT_CAP means "at least that many" (`total_is_capped`)."""
     from motcua.services import workspace  # it imports this module
 
-    where = _queue_filter(actor, queue)
+    predecessors = _archive_of(rt, actor, queue)
+    where = _queue_filter(actor, queue, predecessors)
     if status is not None:
         where = and_(where, dossiers.c.status == status)
     if sort not in workspace.SORTS:
@@ -938,7 +1032,7 @@ def list_dossiers(
     filters: list[Any] = []
     if procedure.strip() or search.strip() or sla:
         query = workspace.QueueQuery(procedure=procedure.strip(), text=search, sla=sla)
-        filters = workspace._other_filters(query, rt.clock.now(), _search_unit(actor, queue))
+        filters = workspace._other_filters(query, rt.clock.now(), _search_unit(actor, queue, predecessors))
         where = and_(where, *filters)
     cols = [
         dossiers.c.code,
@@ -959,7 +1053,7 @@ def list_dossiers(
             # Counting the union of a unit's three arms reads the table row of every dossier counted (≈ 8 ms for
             # 10,000 on SQLite); those received at the unit alone are a range of its (unit, status) index. When
             # they reach the cap, so does the union (a superset): only otherwise is the union counted.
-            first = dossiers.c.receiving_unit_id == actor.unit_id
+            first = unit_is(dossiers.c.receiving_unit_id, actor.unit_id, predecessors)
             if status is not None:
                 first = and_(first, dossiers.c.status == status)
             counts.append(
@@ -1016,15 +1110,18 @@ def list_dossiers(
 LIST_COUNT_CAP = 10_001  # the city-wide list's total stops here ("more than 10,000")
 
 
-def _search_unit(actor: Actor, queue: str) -> str | None:
+def _search_unit(actor: Actor, queue: str, predecessors: Sequence[str] = ()) -> str | tuple[str, ...] | None:
     """Whose rows of `dossier_search` a text search of this list reads (`workspace._text_match`): the officer's
-    unit for "new", "unit" and a unit's "all" (every dossier of those scopes has that unit's row), "" (every
-    unit's) for the city-wide "all", None for "mine" and a citizen's own list (each dossier probes the row of its
-    current step unit, which it always has)."""
+    unit for "new", "unit" and a unit's "all" (every dossier of those scopes has that unit's row) — for a
+    successor's "all", the unit and its `predecessors` (a tuple: the archive's dossiers have their rows) —, ""
+    (every unit's) for the city-wide "all", None for "mine" and a citizen's own list (each dossier probes the row
+    of its current step unit, which it always has)."""
     if actor.kind is not ActorKind.OFFICER or queue == "mine":
         return None
     if queue == "all" and _is_city_wide(actor):
         return ""
+    if queue == "all" and predecessors and actor.unit_id:
+        return (actor.unit_id, *predecessors)
     return actor.unit_id
 
 
@@ -1040,7 +1137,11 @@ def total_is_capped(actor: Actor, queue: str) -> bool:
 _OPEN = dossiers.c.status.in_([literal_column(str(status)) for status in OPEN_QUEUE_STATUSES])
 
 
-def _queue_filter(actor: Actor, queue: str) -> Any:
+def _queue_filter(actor: Actor, queue: str, predecessors: Sequence[str] = ()) -> Any:
+    """Which dossiers a list holds: a citizen's own; an officer's queue of their unit, or the city's "all" for
+    a city-wide administrator or monitor. A successor's "all" also holds its `predecessors`' dossiers (their
+    archive, `_archive_of`): each arm `column IN (unit, predecessors…)`, still one index search; without
+    predecessors the same `column = unit` as always. The open queues never need them."""
     if actor.kind is not ActorKind.OFFICER:
         # The applicant's, or filed by them for someone else: the second arm is written as the predicate of
         # its partial index (`ix_dossiers_submitted_by_other`); a row filed by its applicant is in the first.
@@ -1056,13 +1157,13 @@ def _queue_filter(actor: Actor, queue: str) -> Any:
         "unit": and_(dossiers.c.step_unit_id == unit, _OPEN),
         "mine": and_(dossiers.c.assignee_id == actor.id, _OPEN),
         "all": or_(
-            dossiers.c.receiving_unit_id == unit,
+            unit_is(dossiers.c.receiving_unit_id, unit, predecessors),
             # as the predicate of its partial index (`ix_dossiers_competent_unit_other`): the same rows
             and_(
-                dossiers.c.competent_unit_id == unit,
+                unit_is(dossiers.c.competent_unit_id, unit, predecessors),
                 dossiers.c.competent_unit_id != dossiers.c.receiving_unit_id,
             ),
-            dossiers.c.step_unit_id == unit,
+            unit_is(dossiers.c.step_unit_id, unit, predecessors),
         ),
     }
     if queue not in filters:

@@ -89,8 +89,9 @@ def officer_queue(rt: Runtime, actor: Actor, query: QueueQuery) -> dict[str, Any
     cap = count_cap(query)
     large = _may_be_large(query, city_wide=_is_city_wide(actor, query.queue))
     with rt.db.read() as conn:
-        scope = _queue_scope(conn, rt, actor, query.queue)
-        where = _where(scope, query, now, rt.db.dialect, _search_unit(actor, query.queue))
+        scope = _queue_scope(conn, rt, actor, query.queue, query.status)
+        archive = _archive_of(conn, rt, actor, query.queue, query.status)
+        where = _where(scope, query, now, rt.db.dialect, _search_unit(actor, query.queue, archive))
         page = select(*_QUEUE_COLUMNS).where(where).order_by(*_order(query.sort, large=large))
         page = page.limit(query.limit).offset(query.offset)
         total = (
@@ -166,7 +167,21 @@ def _procedures_of(
     conn: Connection, rt: Runtime, actor: Actor, queue: str, scope: ColumnElement[bool]
 ) -> list[dict[str, str]]:
     if queue == "unit":
-        return _unit_procedures(conn, actor)
+        predecessors = (
+            () if _is_city_wide(actor, queue) else dossier_service.unit_predecessors(conn, rt, actor.unit_id)
+        )
+        if not predecessors:
+            return _unit_procedures(conn, actor)
+        # A successor's (decision 0010): its rows and its predecessors' (their archive, listed with status "all"
+        # or a closed one), each unit's a range of the primary key, merged without duplicates.
+        kept = unit_procedures.c
+        listed = (
+            select(kept.procedure_code, kept.procedure_name)
+            .where(kept.unit_id.in_([actor.unit_id, *predecessors]))
+            .distinct()
+            .order_by(kept.procedure_name, kept.procedure_code)
+        )
+        return [{"code": code, "name": name} for code, name in conn.execute(listed)]
     key = (queue, actor.unit_id, actor.id if queue == "mine" else "", frozenset(actor.roles))
     now = time_module.monotonic()
     with _procedures_lock:
@@ -239,7 +254,11 @@ def _check_query(actor: Actor, query: QueueQuery) -> None:
         raise InvalidInput("workspace.bad_page", "Phân trang không hợp lệ.")
 
 
-def _queue_scope(conn: Connection, rt: Runtime, actor: Actor, queue: str) -> ColumnElement[bool]:
+def _queue_scope(
+    conn: Connection, rt: Runtime, actor: Actor, queue: str, status: str = ""
+) -> ColumnElement[bool]:
+    """Which dossiers a queue holds (`status`: the query's, `QueueQuery.status`). A unit's "unit" queue of every
+    status or of a closed one also holds its predecessors' dossiers (the successor's archive, `_archive_of`)."""
     unit = actor.unit_id
     if queue == "new":
         return and_(dossiers.c.receiving_unit_id == unit, dossiers.c.status == int(Status.SUBMITTED))
@@ -255,14 +274,30 @@ def _queue_scope(conn: Connection, rt: Runtime, actor: Actor, queue: str) -> Col
         )
     if _is_city_wide(actor, queue):
         return true()  # the city's administrators and monitors see every dossier, as the dossier service does
+    archive = _archive_of(conn, rt, actor, queue, status)  # () but for a successor: the same SQL as always
+    unit_is = dossier_service.unit_is
     return or_(
-        dossiers.c.receiving_unit_id == unit,
+        unit_is(dossiers.c.receiving_unit_id, unit, archive),
         # as the predicate of its partial index (`ix_dossiers_competent_unit_other`): the same rows
         and_(
-            dossiers.c.competent_unit_id == unit, dossiers.c.competent_unit_id != dossiers.c.receiving_unit_id
+            unit_is(dossiers.c.competent_unit_id, unit, archive),
+            dossiers.c.competent_unit_id != dossiers.c.receiving_unit_id,
         ),
-        dossiers.c.step_unit_id == unit,
+        unit_is(dossiers.c.step_unit_id, unit, archive),
     )
+
+
+def _archive_of(conn: Connection, rt: Runtime, actor: Actor, queue: str, status: str) -> tuple[str, ...]:
+    """The predecessors whose dossiers a queue also holds (`dossier_service.unit_predecessors`): a unit's "unit"
+    queue of every status ("all") or of a closed one — the archive. Not the open queues: a closed unit keeps no
+    open dossier (the plan moved them), so they stay exactly as they were."""
+    if queue != "unit" or _is_city_wide(actor, queue):
+        return ()
+    if status != "all" and not (
+        status.isdigit() and 1 <= int(status) <= 10 and Status(int(status)) in TERMINAL
+    ):
+        return ()
+    return dossier_service.unit_predecessors(conn, rt, actor.unit_id)
 
 
 def _where(
@@ -270,7 +305,7 @@ def _where(
     query: QueueQuery,
     now: datetime,
     dialect: str,
-    search_unit: str | None = None,
+    search_unit: str | tuple[str, ...] | None = None,
 ) -> ColumnElement[bool]:
     """The scope and the filters (the same rows as `scope AND _filters(…)`). A unit's scope is an OR of three
     columns: the status filter goes into each arm, `(receiving = u AND status IN …) OR (competent = u AND
@@ -325,7 +360,7 @@ def _status_filter(query: QueueQuery, dialect: str) -> ColumnElement[bool] | Non
 
 
 def _other_filters(
-    query: QueueQuery, now: datetime, search_unit: str | None = None
+    query: QueueQuery, now: datetime, search_unit: str | tuple[str, ...] | None = None
 ) -> list[ColumnElement[bool]]:
     conditions: list[ColumnElement[bool]] = []
     if query.procedure:
@@ -352,15 +387,18 @@ def _open_statuses(dialect: str) -> ColumnElement[bool]:
 _CCCD = re.compile(r"\d{12}")
 
 
-def _search_unit(actor: Actor, queue: str) -> str | None:
+def _search_unit(actor: Actor, queue: str, predecessors: Sequence[str] = ()) -> str | tuple[str, ...] | None:
     """Whose rows of `dossier_search` a text search of `queue` reads (the same cases as `_queue_scope`): the
     officer's unit for its "new" and "unit" queues — every dossier of those scopes has a row for that unit —,
-    "" (every unit's rows) for the city-wide scope, None for "mine" (an officer's assigned dossiers may be at
-    any unit: each dossier of the queue is probed by the key of its current step unit, which it always has)."""
+    with its `predecessors` (`_archive_of`) a tuple of the unit and them (the archive's dossiers have their
+    rows), "" (every unit's rows) for the city-wide scope, None for "mine" (an officer's assigned dossiers may be
+    at any unit: each dossier of the queue is probed by the key of its current step unit, which it always has)."""
     if queue == "mine":
         return None
     if _is_city_wide(actor, queue):
         return ""
+    if predecessors and actor.unit_id:
+        return (actor.unit_id, *predecessors)
     return actor.unit_id
 
 
@@ -387,7 +425,7 @@ def _concatenated(element: _NotTrigramIndexed, compiler: SQLCompiler, **kw: Any)
     return f"({compiler.process(next(iter(element.clauses)), **kw)} || '')"
 
 
-def _text_match(text: str, search_unit: str | None = None) -> ColumnElement[bool]:
+def _text_match(text: str, search_unit: str | tuple[str, ...] | None = None) -> ColumnElement[bool]:
     """A part of the code, of the applicant's name or of their ID — any case, with or without diacritics.
 
     A whole dossier code or a whole personal ID (12 digits) is looked up by equality, in its index. No name
@@ -426,9 +464,12 @@ def _text_match(text: str, search_unit: str | None = None) -> ColumnElement[bool
             dossier_search.c.unit_id == dossiers.c.step_unit_id, dossier_search.c.dossier_id == dossiers.c.id
         )
         return select(literal_column("1")).where(own_row, held).exists()
-    return dossiers.c.id.in_(
-        select(dossier_search.c.dossier_id).where(dossier_search.c.unit_id == search_unit, held)
+    units = (
+        dossier_search.c.unit_id.in_(search_unit)  # a successor's and its predecessors' (`_search_unit`)
+        if isinstance(search_unit, tuple)
+        else dossier_search.c.unit_id == search_unit
     )
+    return dossiers.c.id.in_(select(dossier_search.c.dossier_id).where(units, held))
 
 
 def _is_dossier_code(text: str) -> bool:

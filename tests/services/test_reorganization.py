@@ -205,7 +205,8 @@ def test_the_successors_officers_see_and_handle_the_moved_dossiers(
 
     page, _ = dossier_service.list_dossiers(rt, receiver, queue="all")
 
-    assert {item["code"] for item in page} == set(city["open"])
+    # the moved open dossiers, and the closed ward's archive (decision 0010: a successor reads it)
+    assert {item["code"] for item in page} == {*city["open"], city["withdrawn"]}
     accepted = dossier_service.act(rt, receiver, city["open"][0], Action.ACCEPT, {})
     assert accepted["status"]["code"] == int(Status.ACCEPTED)
     with rt.db.read() as conn:
