@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 import threading
 import weakref
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
@@ -1152,23 +1152,29 @@ def _queue_filter(actor: Actor, queue: str, predecessors: Sequence[str] = ()) ->
     if _is_city_wide(actor) and queue == "all":
         return dossiers.c.id.is_not(None)
     unit = actor.unit_id
-    filters = {
-        "new": and_(dossiers.c.receiving_unit_id == unit, dossiers.c.status == int(Status.SUBMITTED)),
-        "unit": and_(dossiers.c.step_unit_id == unit, _OPEN),
-        "mine": and_(dossiers.c.assignee_id == actor.id, _OPEN),
-        "all": or_(
-            unit_is(dossiers.c.receiving_unit_id, unit, predecessors),
-            # as the predicate of its partial index (`ix_dossiers_competent_unit_other`): the same rows
-            and_(
-                unit_is(dossiers.c.competent_unit_id, unit, predecessors),
-                dossiers.c.competent_unit_id != dossiers.c.receiving_unit_id,
-            ),
-            unit_is(dossiers.c.step_unit_id, unit, predecessors),
-        ),
+    filters: dict[str, Callable[[], Any]] = {  # only the asked one is built
+        "new": lambda: and_(dossiers.c.receiving_unit_id == unit, dossiers.c.status == int(Status.SUBMITTED)),
+        "unit": lambda: and_(dossiers.c.step_unit_id == unit, _OPEN),
+        "mine": lambda: and_(dossiers.c.assignee_id == actor.id, _OPEN),
+        "all": lambda: unit_scope(unit, predecessors),
     }
     if queue not in filters:
         raise InvalidInput("dossier.bad_queue", "Hàng đợi phải là new, unit, mine hoặc all.")
-    return filters[queue]
+    return filters[queue]()
+
+
+def unit_scope(unit: str | None, predecessors: Sequence[str] = ()) -> Any:
+    """Every dossier a unit received, is competent for or holds at a step — and, for a successor, those of its
+    `predecessors` (`unit_is`). An OR of three arms, each one index search; the competent arm is written as the
+    predicate of its partial index (`ix_dossiers_competent_unit_other`): the same rows."""
+    return or_(
+        unit_is(dossiers.c.receiving_unit_id, unit, predecessors),
+        and_(
+            unit_is(dossiers.c.competent_unit_id, unit, predecessors),
+            dossiers.c.competent_unit_id != dossiers.c.receiving_unit_id,
+        ),
+        unit_is(dossiers.c.step_unit_id, unit, predecessors),
+    )
 
 
 # ---------------------------------------------------------------- public tracking

@@ -329,6 +329,37 @@ def _dead_job(conn: Connection, job_id: int) -> Any:
     return row
 
 
+def _audit_job(
+    conn: Connection,
+    row: Any,
+    action: str,
+    *,
+    now: datetime,
+    actor_id: str,
+    actor_role: str,
+    unit_id: str | None,
+    **extra: Any,
+) -> None:
+    """The audit entry of an administrator's decision on a dead job: the job as it was, and `extra`."""
+    append_audit(
+        conn,
+        at=now,
+        actor_id=actor_id,
+        actor_role=actor_role,
+        action=action,
+        object_type="outbox_job",
+        object_id=row.id,
+        unit_id=unit_id,
+        data={
+            "topic": row.topic,
+            "key": row.key,
+            "attempts": row.attempts,
+            "last_error": (row.last_error or "")[:500],
+            **extra,
+        },
+    )
+
+
 def retry_dead_job(
     conn: Connection, job_id: int, *, now: datetime, actor_id: str, actor_role: str, unit_id: str | None
 ) -> dict[str, Any]:
@@ -346,23 +377,16 @@ def retry_dead_job(
             discard_reason=None,
         )
     )
-    append_audit(
+    _audit_job(
         conn,
-        at=now,
+        row,
+        "outbox.job_retried",
+        now=now,
         actor_id=actor_id,
         actor_role=actor_role,
-        action="outbox.job_retried",
-        object_type="outbox_job",
-        object_id=job_id,
         unit_id=unit_id,
-        data={
-            "topic": row.topic,
-            "key": row.key,
-            "attempts": row.attempts,
-            "last_error": (row.last_error or "")[:500],
-            "dead_at": row.dead_at.isoformat(),
-            "was_discarded": row.discarded_at is not None,
-        },
+        dead_at=row.dead_at.isoformat(),
+        was_discarded=row.discarded_at is not None,
     )
     return {
         "id": job_id,
@@ -402,22 +426,15 @@ def discard_dead_job(
         .where(outbox.c.id == job_id)
         .values(discarded_at=now, discarded_by=actor_id[:64], discard_reason=why)
     )
-    append_audit(
+    _audit_job(
         conn,
-        at=now,
+        row,
+        "outbox.job_discarded",
+        now=now,
         actor_id=actor_id,
         actor_role=actor_role,
-        action="outbox.job_discarded",
-        object_type="outbox_job",
-        object_id=job_id,
         unit_id=unit_id,
-        data={
-            "topic": row.topic,
-            "key": row.key,
-            "attempts": row.attempts,
-            "last_error": (row.last_error or "")[:500],
-            "reason": why,
-        },
+        reason=why,
     )
     return {"id": job_id, "topic": row.topic, "key": row.key, "state": "dead", "discarded": True}
 

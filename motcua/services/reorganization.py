@@ -33,7 +33,7 @@ from motcua.services.catalog import city_row
 from motcua.services.documents import DOCUMENTS_TOPIC
 from motcua.services.identity import forget_actors
 from motcua.services.runtime import Runtime
-from motcua.services.units import directory, unit_as_dict
+from motcua.services.units import add_lineage, directory, unit_as_dict, unit_attributes
 from motcua.store.schema.catalog import city_procedures
 from motcua.store.schema.dossiers import dossier_events, dossiers
 from motcua.store.schema.identity import users
@@ -44,7 +44,7 @@ from motcua.store.schema.reorganizations import (
     reorganization_units,
     reorganizations,
 )
-from motcua.store.schema.units import unit_lineage, units
+from motcua.store.schema.units import units
 
 OPEN_STATUSES = tuple(int(status) for status in Status if status not in TERMINAL)
 _UNIT_COLUMNS = (dossiers.c.receiving_unit_id, dossiers.c.competent_unit_id, dossiers.c.step_unit_id)
@@ -308,28 +308,11 @@ def _store_units(conn: Connection, checked: CheckedPlan) -> None:
         conn.execute(
             insert(units),
             [
-                {
-                    "id": unit.id,
-                    "agency_code": unit.agency_code,
-                    "name": unit.name,
-                    "kind": unit.kind.value,
-                    "parent_id": unit.parent_id,
-                    "area_id": unit.area_id,
-                    "gso_code": unit.gso_code,
-                    "valid_from": effective,
-                    "valid_to": None,
-                }
+                {"id": unit.id, **unit_attributes(unit), "valid_from": effective, "valid_to": None}
                 for unit in checked.opening
             ],
         )
-    stored = {(row.predecessor_id, row.successor_id) for row in conn.execute(select(unit_lineage))}
-    links = [
-        {"predecessor_id": before, "successor_id": after, "effective": effective, "note": checked.plan.id}
-        for before, after in checked.plan.lineage
-        if (before, after) not in stored
-    ]
-    if links:
-        conn.execute(insert(unit_lineage), links)
+    add_lineage(conn, ((before, after, effective, checked.plan.id) for before, after in checked.plan.lineage))
 
 
 def _reassign_procedures(conn: Connection, checked: CheckedPlan, actor: Actor, now: datetime) -> None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date
 from typing import Any
 
@@ -18,7 +18,8 @@ _ATTRIBUTES = ("agency_code", "name", "kind", "parent_id", "area_id", "gso_code"
 _KIND_ORDER = {kind: index for index, kind in enumerate(UnitKind)}
 
 
-def _attributes(unit: Unit) -> dict[str, Any]:
+def unit_attributes(unit: Unit) -> dict[str, Any]:
+    """A unit version's stored attributes (not its id or validity)."""
     return {name: getattr(unit, name) for name in _ATTRIBUTES} | {"kind": unit.kind.value}
 
 
@@ -39,7 +40,7 @@ def load_units(conn: Connection, *, today: date, registry: Sequence[Unit] | None
     for unit in wanted:
         if unit.id in reorganized:
             continue
-        attributes = _attributes(unit)
+        attributes = unit_attributes(unit)
         current = open_rows.get(unit.id)
         if current is None:
             valid_from = unit.valid_from if unit.id not in known_ids else today
@@ -58,20 +59,27 @@ def load_units(conn: Connection, *, today: date, registry: Sequence[Unit] | None
         new_rows.append({"id": unit.id, **attributes, "valid_from": today, "valid_to": None})
     if new_rows:
         conn.execute(insert(units), new_rows)
-    _load_lineage(conn, wanted)
+    add_lineage(
+        conn,
+        (
+            (predecessor, unit.id, unit.valid_from, None)
+            for unit in wanted
+            for predecessor in unit.predecessors
+        ),
+    )
     return len(new_rows)
 
 
-def _load_lineage(conn: Connection, wanted: Sequence[Unit]) -> None:
+def add_lineage(conn: Connection, links: Iterable[tuple[str, str, date, str | None]]) -> None:
+    """Store the (predecessor, successor, effective, note) links whose pair is not stored yet."""
     stored = {(row.predecessor_id, row.successor_id) for row in conn.execute(select(unit_lineage))}
-    links = [
-        {"predecessor_id": predecessor, "successor_id": unit.id, "effective": unit.valid_from, "note": None}
-        for unit in wanted
-        for predecessor in unit.predecessors
-        if (predecessor, unit.id) not in stored
+    rows = [
+        {"predecessor_id": before, "successor_id": after, "effective": effective, "note": note}
+        for before, after, effective, note in links
+        if (before, after) not in stored
     ]
-    if links:
-        conn.execute(insert(unit_lineage), links)
+    if rows:
+        conn.execute(insert(unit_lineage), rows)
 
 
 def directory(conn: Connection, on: date) -> UnitDirectory:

@@ -275,16 +275,7 @@ def _queue_scope(
     if _is_city_wide(actor, queue):
         return true()  # the city's administrators and monitors see every dossier, as the dossier service does
     archive = _archive_of(conn, rt, actor, queue, status)  # () but for a successor: the same SQL as always
-    unit_is = dossier_service.unit_is
-    return or_(
-        unit_is(dossiers.c.receiving_unit_id, unit, archive),
-        # as the predicate of its partial index (`ix_dossiers_competent_unit_other`): the same rows
-        and_(
-            unit_is(dossiers.c.competent_unit_id, unit, archive),
-            dossiers.c.competent_unit_id != dossiers.c.receiving_unit_id,
-        ),
-        unit_is(dossiers.c.step_unit_id, unit, archive),
-    )
+    return cast(ColumnElement[bool], dossier_service.unit_scope(unit, archive))
 
 
 def _archive_of(conn: Connection, rt: Runtime, actor: Actor, queue: str, status: str) -> tuple[str, ...]:
