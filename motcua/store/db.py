@@ -217,7 +217,7 @@ class HotStatement:
     and a connection it broke is invalidated so the pool does not hand it out again.
     """
 
-    _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
+    _PLACEHOLDER = re.compile(r"%\((\w+)\)s|%%")
 
     def __init__(self, clause: Executable) -> None:
         self.clause: Any = clause  # Core or text(): both compile
@@ -228,13 +228,20 @@ class HotStatement:
         self._compiled: dict[Any, tuple[str, tuple[tuple[str, Any, Any], ...], tuple[Any, ...]]] = {}
 
     def _compile(self, dialect: Dialect) -> tuple[str, tuple[tuple[str, Any, Any], ...], tuple[Any, ...]]:
+        """The SQL with PostgreSQL's own placeholders (`$1`, one per distinct name, so a value used twice is
+        sent once), run through a `RawCursor`: psycopg sends it as it is, where `%s` placeholders would be
+        parsed on every call (its parse cache stops at 50 parameters and 4 kB, which the lifecycle's CTEs pass)."""
         compiled = self.clause.compile(dialect=dialect)
         binds = compiled.binds
         names: list[str] = []
 
         def positional(match: re.Match[str]) -> str:
-            names.append(match.group(1))
-            return "%s"
+            name = match.group(1)
+            if name is None:
+                return "%"  # pyformat's escaped percent sign
+            if name not in names:
+                names.append(name)
+            return f"${names.index(name) + 1}"
 
         sql = self._PLACEHOLDER.sub(positional, compiled.string)
         # (name, processor, constant): a constant written into the statement (e.g. `last_seq + 1`) has no key
@@ -273,7 +280,7 @@ class HotStatement:
         # connection gets a new one); it keeps only the last result.
         cursor = proxied.info.get(_HOT_CURSOR)
         if cursor is None or cursor.connection is not driver:
-            cursor = proxied.info[_HOT_CURSOR] = driver.cursor()
+            cursor = proxied.info[_HOT_CURSOR] = psycopg.RawCursor(driver)
         if conn.dispatch.before_cursor_execute:
             conn.dispatch.before_cursor_execute(conn, cursor, sql, values, None, False)
         try:

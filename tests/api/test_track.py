@@ -157,3 +157,45 @@ def test_the_before_send_hook_runs_on_the_event_loop(runtime: Runtime) -> None:
 
     app = create_app(runtime)
     assert app.before_send and not any(isinstance(hook, AsyncCallable) for hook in app.before_send)
+
+
+def test_tracking_is_answered_before_routing_with_the_routes_bytes(
+    api: DossierApi, runtime: Runtime, monkeypatch: Any
+) -> None:
+    """On PostgreSQL (once the day's units are cached) the app answers a lookup before Litestar's router
+    (`MotcuaApp`); the answer — status, headers, body, the 304 — is the route's, byte for byte. Errors and
+    SQLite still reach the route, and are rendered as always."""
+    from litestar import Litestar
+
+    code = api.submit("congdan")["code"]
+    client = api.client
+    app = client.app
+    by_route = client.get(f"/api/v1/track/{code}")  # the route (and the day's units are cached now)
+    etag = by_route.headers["etag"]
+    routed: list[str] = []
+    real_call = Litestar.__call__
+
+    async def counting(self: Any, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "http":
+            routed.append(scope["path"])
+        await real_call(self, scope, receive, send)
+
+    monkeypatch.setattr(Litestar, "__call__", counting)
+    fast = client.get(f"/api/v1/track/{code}")
+    not_modified = client.get(f"/api/v1/track/{code}", headers={"If-None-Match": etag})
+    missing = client.get("/api/v1/track/068.00.70.H29-260302-9999")
+    malformed = client.get("/api/v1/track/khong-phai-ma")
+    postgres = runtime.db.dialect == "postgresql"
+    expected_routed = ["/api/v1/track/068.00.70.H29-260302-9999", "/api/v1/track/khong-phai-ma"]
+    if not postgres:
+        expected_routed = [f"/api/v1/track/{code}"] * 2 + expected_routed
+    assert routed == expected_routed
+    assert isinstance(app, Litestar)
+    assert (fast.status_code, fast.content) == (200, by_route.content)
+    assert fast.headers.multi_items() == by_route.headers.multi_items()
+    assert not_modified.status_code == 304 and not_modified.content == b""
+    assert (
+        not_modified.headers["etag"] == etag and not_modified.headers["cache-control"] == "public, max-age=5"
+    )
+    assert missing.status_code == 404 and missing.json()["error"]["code"] == "dossier.not_found"
+    assert malformed.status_code == 400 and malformed.json()["error"]["code"] == "dossier_code.invalid"
