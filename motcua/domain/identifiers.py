@@ -210,17 +210,20 @@ def format_dossier_code(agency_code: str, day: date, seq: int) -> str:
 
 def parse_dossier_code(code: str) -> DossierCodeParts:
     """Split a dossier code into agency code, receipt date (20yy) and daily sequence."""
-    invalid = InvalidInput(
-        "dossier_code.invalid",
-        f"Mã hồ sơ «{code}» không đúng dạng <mã cơ quan>-<yymmdd>-<số thứ tự 4 chữ số>.",
-        value=code,
-    )
     match = _DOSSIER.fullmatch(code.strip())
     if match is None:
-        raise invalid
+        raise _invalid_dossier_code(code)
     yymmdd = match["yymmdd"]
     try:
         day = date(2000 + int(yymmdd[:2]), int(yymmdd[2:4]), int(yymmdd[4:]))
     except ValueError:
-        raise invalid from None
+        raise _invalid_dossier_code(code) from None
     return DossierCodeParts(agency_code=match["agency"], day=day, seq=int(match["seq"]))
+
+
+def _invalid_dossier_code(code: str) -> InvalidInput:
+    return InvalidInput(
+        "dossier_code.invalid",
+        f"Mã hồ sơ «{code}» không đúng dạng <mã cơ quan>-<yymmdd>-<số thứ tự 4 chữ số>.",
+        value=code,
+    )
