@@ -41,13 +41,17 @@ def alembic_config(url: str | None = None, *, migrations: Path = MIGRATIONS_DIR)
 
 
 def upgrade(url: str | None = None, revision: str = "head", *, migrations: Path = MIGRATIONS_DIR) -> None:
-    """Migrate the database to `revision`, all in one transaction."""
+    """Migrate the database to `revision`, each revision in its own transaction (env.py,
+    `transaction_per_migration`): a finished revision is stamped and never redone, and a revision may commit
+    part of its work early to build an index or backfill a table without blocking writers
+    (`motcua.store.online_migrations`, decision 0011). Killed halfway, run it again: it resumes."""
     db = Database(url)
     try:
-        with db.transaction() as conn:
+        with db.engine.connect() as conn:  # not in a transaction: Alembic begins one per revision
             config = alembic_config(url, migrations=migrations)
             config.attributes["connection"] = conn
             command.upgrade(config, revision)
+            conn.commit()  # anything Alembic's own reads began outside a revision's transaction
     finally:
         db.dispose()
 

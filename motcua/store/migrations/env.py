@@ -45,6 +45,9 @@ def _run(connection: Connection) -> None:
         render_item=_render_item,
         # SQLite cannot ALTER most things: batch mode recreates the table instead.
         render_as_batch=connection.dialect.name == "sqlite",
+        # One transaction per revision, each stamped when it commits: a revision may commit early to build an
+        # index concurrently or backfill in batches (motcua.store.online_migrations, decision 0011).
+        transaction_per_migration=True,
     )
     with context.begin_transaction():
         context.run_migrations()
@@ -70,8 +73,9 @@ def run_online() -> None:
         return
     engine = make_engine(_url())
     try:
-        with engine.begin() as own_connection:
+        with engine.connect() as own_connection:  # Alembic begins a transaction per revision
             _run(own_connection)
+            own_connection.commit()
     finally:
         engine.dispose()
 

@@ -13,6 +13,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from motcua.store import online_migrations as online
+
 # revision identifiers, used by Alembic.
 revision: str = "a1c0de5e55a1"
 down_revision: str | Sequence[str] | None = "d94d081a352f"
@@ -21,8 +23,7 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("dossiers", schema=None) as batch_op:
-        batch_op.create_index("ix_dossiers_due_id", ["due_at", "id"], unique=False)
+    online.create_index("ix_dossiers_due_id", "dossiers", ["due_at", "id"])  # CONCURRENTLY (decision 0011)
 
 
 def downgrade() -> None:

@@ -12,20 +12,23 @@ Triggers on `dossiers` keep it (PostgreSQL: a statement trigger on INSERT readin
 trigger with a WHEN clause on UPDATE of the unit columns; SQLite: row triggers). The DDL is the same as in
 `motcua/store/schema/unit_procedures.py` (copied here: a revision must not change when the code does).
 
-The upgrade creates the table and the triggers, then fills the table with ONE set-based statement over the
-dossiers: on PostgreSQL one sequential scan, each distinct (receiving, competent, step, procedure) first,
-then its three units (38 % less CPU than unnesting every row: 0.28 instead of 0.45 s of backend CPU at 200k
-dossiers); on SQLite a UNION of three scans. The triggers are created first, in the same transaction: they
-lock `dossiers` against writes (SHARE ROW EXCLUSIVE) until the commit, so no dossier written meanwhile is
-missed. Measured on the benchmark machine (PostgreSQL 15, 2 shared cores, warm cache): 200k dossiers (a
-386 MB heap) 0.3–0.6 s. At 10 million expect ≈ 15 s of CPU plus one sequential read of the ≈ 19 GB heap —
-about a minute on this machine, while writers wait: run it in a maintenance window.
+The upgrade creates the table and the triggers, then fills the table from the dossiers: each distinct
+(receiving, competent, step, procedure) first, then its three units (38 % less CPU than unnesting every row:
+0.28 instead of 0.45 s of backend CPU at 200k dossiers); on SQLite a UNION of three scans, in the revision's
+transaction. PostgreSQL (decision 0011): the table and triggers are committed first (a moment's lock on
+`dossiers`), so every write after that keeps the table; then the old dossiers are read by ranges of ids, each
+range its own short transaction (`ON CONFLICT DO NOTHING`: the pairs are a set, a trigger's pair is kept).
+Writers never wait for the backfill; killed halfway, the next upgrade runs it again from the start.
+Measured on the benchmark machine (PostgreSQL 15, 2 shared cores, warm cache), one statement: 200k dossiers
+(a 386 MB heap) 0.3–0.6 s; at 10 million expect ≈ 15 s of CPU plus one read of the ≈ 19 GB heap.
 """
 
 from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from motcua.store import online_migrations as online
 
 # revision identifiers, used by Alembic.
 revision: str = "c7d2e9a1f4b3"
@@ -74,11 +77,15 @@ _SQLITE = (
     + " END",
 )
 
-_PG_BACKFILL = (
+# PostgreSQL, online (decision 0011): the same per range of dossier ids, each range its own transaction, after the
+# triggers: a pair a trigger wrote meanwhile is kept (the pairs are a set), in the triggers' order (no deadlock).
+_PG_BACKFILL_BATCH = (
     "INSERT INTO unit_procedures (unit_id, procedure_name, procedure_code) "
     "SELECT DISTINCT u.unit_id, d.procedure_name, d.procedure_code FROM (SELECT DISTINCT receiving_unit_id, "
-    "competent_unit_id, step_unit_id, procedure_name, procedure_code FROM dossiers) AS d "
-    "CROSS JOIN LATERAL (VALUES (d.receiving_unit_id), (d.competent_unit_id), (d.step_unit_id)) AS u (unit_id)"
+    "competent_unit_id, step_unit_id, procedure_name, procedure_code FROM dossiers "
+    "WHERE id > :low AND id <= :high) AS d "
+    "CROSS JOIN LATERAL (VALUES (d.receiving_unit_id), (d.competent_unit_id), (d.step_unit_id)) AS u (unit_id) "
+    "ORDER BY 1, 2, 3 ON CONFLICT DO NOTHING"
 )
 _SQLITE_BACKFILL = "INSERT INTO unit_procedures (unit_id, procedure_name, procedure_code) " + " UNION ".join(
     f"SELECT {c}, procedure_name, procedure_code FROM dossiers" for c in _UNITS
@@ -86,6 +93,8 @@ _SQLITE_BACKFILL = "INSERT INTO unit_procedures (unit_id, procedure_name, proced
 
 
 def upgrade() -> None:
+    dialect = op.get_bind().dialect.name
+    again = True if dialect == "postgresql" else None  # PostgreSQL: the revision may run again after a kill
     op.create_table(
         "unit_procedures",
         sa.Column("unit_id", sa.String(length=80), nullable=False),
@@ -95,16 +104,24 @@ def upgrade() -> None:
             "unit_id", "procedure_name", "procedure_code", name=op.f("pk_unit_procedures")
         ),
         sqlite_with_rowid=False,
+        if_not_exists=again,
     )
-    op.create_index(
-        "ix_unit_procedures_name_code", "unit_procedures", ["procedure_name", "procedure_code"], unique=False
+    op.create_index(  # on the new, still empty table (created with it, in this transaction)
+        "ix_unit_procedures_name_code",
+        "unit_procedures",
+        ["procedure_name", "procedure_code"],
+        unique=False,
+        if_not_exists=again,
     )
-    dialect = op.get_bind().dialect.name
-    for statement in {"postgresql": _PG, "sqlite": _SQLITE}.get(dialect, ()):
-        op.execute(statement)
     if dialect == "postgresql":
-        op.execute(_PG_BACKFILL)
+        for trigger in ("tr_dossiers_unit_procedures_insert", "tr_dossiers_unit_procedures_update"):
+            op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON dossiers")  # left by an interrupted run
+        for statement in _PG:
+            op.execute(statement)
+        online.backfill("unit_procedures", _PG_BACKFILL_BATCH)  # commits the table and triggers first
     elif dialect == "sqlite":
+        for statement in _SQLITE:
+            op.execute(statement)
         op.execute(_SQLITE_BACKFILL)
 
 

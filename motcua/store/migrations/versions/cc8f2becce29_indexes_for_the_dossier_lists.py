@@ -12,6 +12,8 @@ from collections.abc import Sequence
 
 from alembic import op
 
+from motcua.store import online_migrations as online
+
 # revision identifiers, used by Alembic.
 revision: str = "cc8f2becce29"
 down_revision: str | Sequence[str] | None = "008b1646267e"
@@ -20,12 +22,10 @@ depends_on: str | Sequence[str] | None = None
 
 
 def upgrade() -> None:
-    with op.batch_alter_table("dossiers", schema=None) as batch_op:
-        batch_op.create_index("ix_dossiers_assignee_status", ["assignee_id", "status"], unique=False)
-        batch_op.create_index(
-            "ix_dossiers_competent_unit_status", ["competent_unit_id", "status"], unique=False
-        )
-        batch_op.create_index("ix_dossiers_submitted_by", ["submitted_by"], unique=False)
+    # Built CONCURRENTLY on PostgreSQL, writers do not wait (decision 0011).
+    online.create_index("ix_dossiers_assignee_status", "dossiers", ["assignee_id", "status"])
+    online.create_index("ix_dossiers_competent_unit_status", "dossiers", ["competent_unit_id", "status"])
+    online.create_index("ix_dossiers_submitted_by", "dossiers", ["submitted_by"])
 
 
 def downgrade() -> None:

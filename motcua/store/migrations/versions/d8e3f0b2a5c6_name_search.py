@@ -11,15 +11,17 @@ which carries the text (INCLUDE, PostgreSQL), and a city-wide search the trigram
 (`motcua/store/schema/dossier_search.py` says how, docs/decisions/0008-name-search.md why).
 - PostgreSQL: `CREATE EXTENSION IF NOT EXISTS pg_trgm` (contrib; a trusted extension, so the database owner
   may create it), the IMMUTABLE function `motcua_fold(text)` (an SQL port of `motcua.domain.text.fold`), the
-  table, its triggers on `dossiers` (created before the backfill: they lock `dossiers` against writes until
-  this revision commits, so no dossier written meanwhile is missed), a set-based backfill, then the GIN index
-  (built once over the backfilled rows, faster than kept up row by row).
+  table, its triggers on `dossiers`, committed first (a moment's lock on `dossiers`; every write after that
+  keeps the table), a backfill by ranges of dossier ids, each its own short transaction that keeps what a
+  trigger wrote meanwhile, then the GIN index built CONCURRENTLY once over the backfilled rows (faster than
+  kept up row by row). Writers never wait for the backfill or the build (decision 0011).
 - SQLite: the table, its row triggers (they call `motcua_fold`, the Python fold every motcua connection
   registers in `motcua.store.db`: a connection without it cannot insert dossiers), the backfill.
 Time: at 834,500 dossiers (a scratch city on the benchmark machine, PostgreSQL 15, shared with other
 work) 22.5 s of PostgreSQL CPU, 27 s wall: about 5 minutes expected at 10 million dossiers (linear; the GIN
 build grows a little faster), writing ≈ 2–3 GB of WAL.
-Writes to `dossiers` wait for it: run it in a maintenance window. The downgrade leaves the pg_trgm extension.
+Killed halfway, the next upgrade runs it again (an INVALID index left by a killed build is rebuilt). The
+downgrade leaves the pg_trgm extension.
 The DDL is a copy of the schema module's as it was (a revision must not change when the code does).
 """
 
@@ -27,6 +29,8 @@ from collections.abc import Sequence
 
 import sqlalchemy as sa
 from alembic import op
+
+from motcua.store import online_migrations as online
 
 # revision identifiers, used by Alembic.
 revision: str = "d8e3f0b2a5c6"
@@ -138,6 +142,11 @@ _PG_BACKFILL = (
     ".receiving_unit_id)), (CASE WHEN d.step_unit_id NOT IN (d.receiving_unit_id, d.competent_uni"
     "t_id) THEN d.step_unit_id END)) AS u (unit_id) WHERE u.unit_id IS NOT NULL"
 )
+# PostgreSQL, online (decision 0011): the same per range of dossier ids, each range its own transaction, after the
+# triggers. A row a trigger wrote meanwhile is kept: it is never older than the batch's snapshot of the dossier.
+_PG_BACKFILL_BATCH = (
+    _PG_BACKFILL + " AND d.id > :low AND d.id <= :high ON CONFLICT (unit_id, dossier_id) DO NOTHING"
+)
 _SQLITE_BACKFILL = (
     "INSERT INTO dossier_search (unit_id, dossier_id, search_text) SELECT unit_id, id, "
     "motcua_fold(applicant_name) || char(31) || lower(code) || char(31) || lower(applicant_id) FROM ("
@@ -149,6 +158,7 @@ _SQLITE_BACKFILL = (
 
 def upgrade() -> None:
     dialect = op.get_bind().dialect.name
+    again = True if dialect == "postgresql" else None  # PostgreSQL: the revision may run again after a kill
     if dialect == "postgresql":
         op.execute("CREATE EXTENSION IF NOT EXISTS pg_trgm")
         op.execute(_PG_FOLD_FUNCTION)
@@ -161,8 +171,15 @@ def upgrade() -> None:
             "unit_id", "dossier_id", name=op.f("pk_dossier_search"), postgresql_include=["search_text"]
         ),
         sqlite_with_rowid=False,
+        if_not_exists=again,
     )
     if dialect == "postgresql":
+        for trigger in (
+            "tr_dossiers_search_insert",
+            "tr_dossiers_search_update",
+            "tr_dossiers_search_delete",
+        ):
+            op.execute(f"DROP TRIGGER IF EXISTS {trigger} ON dossiers")  # left by an interrupted run
         for statement in (
             _PG_INSERTED_FUNCTION,
             _PG_INSERTED_TRIGGER,
@@ -170,14 +187,14 @@ def upgrade() -> None:
             _PG_CHANGED_TRIGGER,
             _PG_DELETED_FUNCTION,
             _PG_DELETED_TRIGGER,
-            _PG_BACKFILL,
         ):
             op.execute(statement)
-        op.execute("SET LOCAL maintenance_work_mem = '512MB'")  # the index build sorts in memory, not on disk
-        op.create_index(
+        online.backfill("dossier_search", _PG_BACKFILL_BATCH)  # commits the table and triggers first
+        online.create_index(  # CONCURRENTLY, once over the backfilled rows
             "ix_dossier_search_trgm",
             "dossier_search",
             ["search_text"],
+            maintenance_work_mem="512MB",  # the build sorts in memory, not on disk
             postgresql_using="gin",
             postgresql_ops={"search_text": "gin_trgm_ops"},
         )

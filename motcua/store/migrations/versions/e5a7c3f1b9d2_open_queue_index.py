@@ -16,6 +16,8 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from motcua.store import online_migrations as online
+
 # revision identifiers, used by Alembic.
 revision: str = "e5a7c3f1b9d2"
 down_revision: str | Sequence[str] | None = "b2f75ea2c4d1"
@@ -40,10 +42,7 @@ _COLUMNS = [
 
 def upgrade() -> None:
     where = sa.column("status").in_(_OPEN)
-    with op.batch_alter_table("dossiers", schema=None) as batch_op:
-        batch_op.create_index(
-            "ix_dossiers_open_queue", _COLUMNS, unique=False, sqlite_where=where, postgresql_where=where
-        )
+    online.create_index("ix_dossiers_open_queue", "dossiers", _COLUMNS, where=where)  # CONCURRENTLY (0011)
 
 
 def downgrade() -> None:

@@ -14,8 +14,8 @@ Create Date: 2026-12-06 10:00:00+07:00
   claim reads its 50 index entries.
 - `ix_outbox_dead` holds only the dead jobs (few), for the administrator's list and the health counts.
 Adding the nullable columns rewrites nothing. Building `ix_outbox_dead` reads the whole table once (every
-job ever queued: at 10 million dossiers tens of millions of rows, about a minute on the benchmark machine,
-while writes to the outbox wait): run it in a maintenance window.
+job ever queued: at 10 million dossiers tens of millions of rows, about a minute on the benchmark machine); on
+PostgreSQL both indexes are built CONCURRENTLY (decision 0011), so writes to the outbox do not wait.
 """
 
 from collections.abc import Sequence
@@ -23,6 +23,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
+from motcua.store import online_migrations as online
 from motcua.store.schema.base import Instant
 
 # revision identifiers, used by Alembic.
@@ -35,17 +36,17 @@ depends_on: str | Sequence[str] | None = None
 def upgrade() -> None:
     undone = sa.column("done_at").is_(None)
     dead = sa.column("dead_at").is_not(None)
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("dead_at", Instant(), nullable=True))
-        batch_op.add_column(sa.Column("discarded_at", Instant(), nullable=True))
-        batch_op.add_column(sa.Column("discarded_by", sa.String(length=64), nullable=True))
-        batch_op.add_column(sa.Column("discard_reason", sa.Text(), nullable=True))
-    with op.batch_alter_table("outbox", schema=None) as batch_op:
-        batch_op.drop_index("ix_outbox_pending")
-        batch_op.create_index(
-            "ix_outbox_pending", ["topic", "id"], sqlite_where=undone, postgresql_where=undone
-        )
-        batch_op.create_index("ix_outbox_dead", ["topic", "id"], sqlite_where=dead, postgresql_where=dead)
+    again = True if op.get_bind().dialect.name == "postgresql" else None  # the revision may run again
+    for column in (
+        sa.Column("dead_at", Instant(), nullable=True),
+        sa.Column("discarded_at", Instant(), nullable=True),
+        sa.Column("discarded_by", sa.String(length=64), nullable=True),
+        sa.Column("discard_reason", sa.Text(), nullable=True),
+    ):
+        op.add_column("outbox", column, if_not_exists=again)  # nullable, no default: a catalog change
+    # CONCURRENTLY on PostgreSQL, the new pending index swapped in (decision 0011).
+    online.create_index("ix_outbox_dead", "outbox", ["topic", "id"], where=dead)
+    online.replace_index("ix_outbox_pending", "outbox", ["topic", "id"], where=undone)
 
 
 def downgrade() -> None:
