@@ -588,6 +588,20 @@ def queries(ctx: Context) -> tuple[dict[str, Any], list[str]]:
         "procedure filter (city-wide)": lambda: workspace.officer_queue(
             rt, monitor, workspace.QueueQuery(queue="unit", limit=1)
         ),
+        # a common name part city-wide (6 % of the dossiers): the due-date order walked, the count from the rows
+        "search a common name part (city-wide, all)": lambda: workspace.officer_queue(
+            rt, monitor, workspace.QueueQuery(queue="unit", status="all", text="nguyen")
+        ),
+        "search a common name part (city-wide API, all)": lambda: service.list_dossiers(
+            rt, monitor, queue="all", search="nguyen"
+        ),
+        "search a part of a code (city-wide, all)": lambda: workspace.officer_queue(
+            rt, monitor, workspace.QueueQuery(queue="unit", status="all", text=code[-12:])
+        ),
+        "newest first (unit, all)": lambda: service.list_dossiers(rt, officer, queue="all", sort="recent"),
+        "newest first (city-wide, all)": lambda: service.list_dossiers(
+            rt, monitor, queue="all", sort="recent"
+        ),
     }
     results: dict[str, Any] = {}
     raw_rows: list[list[Any]] = []

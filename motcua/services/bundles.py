@@ -43,7 +43,7 @@ from motcua.services.gateway import SERVICE_ACTOR, Exchange, gateway_for, link_p
 from motcua.services.hooks import EventContext
 from motcua.services.identity import actor_from_row, get_user
 from motcua.services.outbox import claim, enqueue, mark_done, mark_failed
-from motcua.services.runtime import Runtime
+from motcua.services.runtime import Runtime, UnitsChanged
 from motcua.store.db import Database
 from motcua.store.schema.dossiers import dossiers
 from motcua.store.schema.integrations import bundle_parts, bundles
@@ -71,6 +71,10 @@ BUNDLE_LABELS = {
 
 class _JoinedDatabase:
     """Stands in for `Database` so a use case runs inside an already open transaction (all or nothing)."""
+
+    # A use case that would run itself again after a rollback (`dossiers.submit_dossier` when a reorganisation
+    # replaced the unit directory) cannot here: it raises, and the owner of the transaction runs again.
+    joins_a_transaction = True
 
     def __init__(self, conn: Connection) -> None:
         self.conn = conn
@@ -188,7 +192,16 @@ class BundleRequest:
 
 
 def create_bundle(rt: Runtime, actor: Actor, request: BundleRequest) -> dict[str, Any]:
-    """File the lead dossier and record the linked parts, in one transaction."""
+    """File the lead dossier and record the linked parts, in one transaction; run again, once, if a
+    reorganisation replaced the unit directory the lead dossier was computed on (`dossiers.submit_dossier`).
+    The waiting parts are filed by `motcua worker` (`run_bundle_jobs`), whose failed job is retried."""
+    try:
+        return _create_bundle(rt, actor, request)
+    except UnitsChanged:
+        return _create_bundle(rt, actor, request)
+
+
+def _create_bundle(rt: Runtime, actor: Actor, request: BundleRequest) -> dict[str, Any]:
     if actor.kind is not ActorKind.CITIZEN:
         raise Forbidden("bundle.citizens_only", "Chỉ công dân nộp được hồ sơ liên thông cho gia đình mình.")
     definition = BUNDLES[request.kind]

@@ -33,7 +33,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 from motcua.domain.calendar import classify
 from motcua.domain.catalog import CityProcedure, OnlineLevel, SubmissionChannel
 from motcua.domain.clock import to_vn
-from motcua.domain.errors import Conflict, Forbidden, InvalidInput, NotFound
+from motcua.domain.errors import Conflict, DomainError, Forbidden, InvalidInput, NotFound
 from motcua.domain.identifiers import format_dossier_code, parse_cccd, parse_dossier_code, parse_mst
 from motcua.domain.lifecycle import (
     DESK_RECORDABLE,
@@ -62,12 +62,14 @@ from motcua.services.forms import validate_form
 from motcua.services.hooks import QUEUE_ONLY_HOOKS, EventContext, EventHook, QueuedJob
 from motcua.services.identity import applicant_user_id, create_user, get_user
 from motcua.services.outbox import enqueue
-from motcua.services.runtime import Runtime
+from motcua.services.runtime import Runtime, UnitsChanged
+from motcua.services.runtime import units_token as current_units_token
 from motcua.store.db import HotStatement
 from motcua.store.schema.dossiers import OPEN_QUEUE_STATUSES, dossier_counters, dossier_events, dossiers
 from motcua.store.schema.integrations import bundle_parts
 from motcua.store.schema.outbox import outbox
 from motcua.store.schema.units import unit_lineage
+from motcua.store.schema.units import units as unit_table
 
 CITY_UNIT_ID = "thanh-pho-ho-chi-minh"
 # Dossiers closed without a result are not judged early / on time / late.
@@ -97,12 +99,65 @@ class Submission:
 
 
 def submit_dossier(rt: Runtime, actor: Actor, sub: Submission) -> dict[str, Any]:
+    """File a dossier. Computed on this process's unit directory, which the statement writing the dossier checks
+    is still current (`Runtime.check_units`): if a reorganisation committed meanwhile, nothing is written and the
+    submission runs again on the new directory — so a closed unit is refused (`unit.not_found`, naming its
+    successor) and never receives a dossier (decision 0010)."""
+    return _again_on_new_units(rt, lambda: _submit(rt, actor, sub))
+
+
+def _again_on_new_units(rt: Runtime, run: Callable[[], dict[str, Any]]) -> dict[str, Any]:
+    """`run` (one transaction), and once more if it met a directory a reorganisation had replaced (the process
+    forgot it, so the second run reads the new one). Inside a caller's transaction (a bundle) it cannot be
+    rolled back alone: the caller runs it again."""
+    joined = getattr(rt.db, "joins_a_transaction", False)
+    try:
+        return run()
+    except UnitsChanged:
+        if joined:
+            raise
+    except DomainError:
+        # Refused on the cached directory (e.g. a ward it does not know yet): if a reorganisation has replaced
+        # it meanwhile, the answer may differ on the new one (one read, on this error path only).
+        if not rt.directory_replaced(rt.clock.now().date()):
+            raise
+        if joined:
+            raise UnitsChanged() from None
+    return run()
+
+
+def _receiving_unit(conn: Connection, units: UnitDirectory, unit_id: str) -> Unit:
+    """The receiving unit valid today; for a unit a reorganisation closed, `unit.not_found` names where to file."""
+    if unit_id in units:
+        return units.get(unit_id)
+    successors = [unit for unit in units if unit_id in unit.predecessors]
+    if not successors:
+        return units.get(unit_id)  # the usual unit.not_found
+    last = conn.execute(
+        select(unit_table.c.name, unit_table.c.valid_to)
+        .where(unit_table.c.id == unit_id)
+        .order_by(unit_table.c.valid_from.desc())
+        .limit(1)
+    ).first()
+    name = last.name if last is not None else unit_id
+    since = f" từ ngày {last.valid_to:%d/%m/%Y}" if last is not None and last.valid_to else ""
+    raise NotFound(
+        "unit.not_found",
+        f"«{name}» không còn tiếp nhận hồ sơ{since} (đã sắp xếp lại); vui lòng nộp hồ sơ tại "
+        + " hoặc ".join(f"«{unit.name}»" for unit in successors)
+        + ".",
+        id=unit_id,
+        successors=[unit.id for unit in successors],
+    )
+
+
+def _submit(rt: Runtime, actor: Actor, sub: Submission) -> dict[str, Any]:
     now = rt.clock.now()
     with rt.db.transaction() as conn:
-        units = rt.directory(conn, now.date())
+        units, units_token = rt.directory_to_write(conn, now.date())
         procedure = rt.city_procedure(conn, sub.procedure_code, now.date())  # cached for a few seconds
         _check_channel(procedure, sub.channel)
-        receiving = units.get(sub.receiving_unit_id)
+        receiving = _receiving_unit(conn, units, sub.receiving_unit_id)
         if receiving.kind.value not in procedure.receiving_kinds:
             raise InvalidInput(
                 "dossier.wrong_receiving_unit",
@@ -136,10 +191,12 @@ def submit_dossier(rt: Runtime, actor: Actor, sub: Submission) -> dict[str, Any]
         new_row = _new_row(state, procedure, applicant_name, form_data, now)
         step_role = workflow.start.role
         if conn.dialect.name == "postgresql" and len(events) == 1:
-            dossier_id = _store_submission(conn, new_row, state, events[0], actor, step_role)
+            dossier_id, seen = _store_submission(conn, new_row, state, events[0], actor, step_role)
+            rt.check_units(units_token, seen)
             _run_hooks(conn, rt, dossier_id, state, events, actor, sub.form_data)
         else:
             dossier_id = _insert_row(conn, new_row)
+            rt.check_units(units_token, current_units_token(conn))  # after the write: see _store_submission
             _record(conn, rt, dossier_id, state, events, actor, step_role, sub.form_data)
         # The answer is built from what was just written (no re-read); the history of a new dossier is
         # exactly the events just appended, and it has no files yet (files are added to a submitted dossier;
@@ -384,7 +441,14 @@ def act(
     rt: Runtime, actor: Actor, code: str, action: Action, payload: Mapping[str, Any], *, summary: bool = False
 ) -> dict[str, Any]:
     """Apply one action to a dossier; Conflict if someone changed it in between. `summary`: answer without
-    form data, files and history (two queries and most of the response less; bench/README.md)."""
+    form data, files and history (two queries and most of the response less; bench/README.md). Like
+    `submit_dossier`, run again if a reorganisation replaced the unit directory it was computed on."""
+    return _again_on_new_units(rt, lambda: _act(rt, actor, code, action, payload, summary=summary))
+
+
+def _act(
+    rt: Runtime, actor: Actor, code: str, action: Action, payload: Mapping[str, Any], *, summary: bool
+) -> dict[str, Any]:
     now = rt.clock.now()
     with rt.db.transaction() as conn:
         row = _load_row(conn, code, for_update=True, without_form_data=summary, bundle_flag=True)
@@ -395,7 +459,7 @@ def act(
         state = state_from_dict(row["state"])
         if not _can_read(conn, actor, row, rt):
             raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
-        units = rt.directory(conn, now.date())
+        units, units_token = rt.directory_to_write(conn, now.date())
         workflow = rt.workflows.get(conn, state.workflow_id, state.workflow_version)
         ctx = _context(rt, units, workflow, state.receiving_unit_id, state.competent_unit_id)
         new_state, events = decide(state, Command(action, actor, now, payload), ctx)
@@ -406,7 +470,10 @@ def act(
             job, hooks = _fold_queue_only_hooks(
                 rt, EventContext(conn, rt, row["id"], new_state, events[0], actor, dict(payload))
             )
-            _store_action(conn, row["id"], state.version, new_state, events[0], actor, step_role, now, job)
+            seen = _store_action(
+                conn, row["id"], state.version, new_state, events[0], actor, step_role, now, job
+            )
+            rt.check_units(units_token, seen)
             _run_hooks(conn, rt, row["id"], new_state, events, actor, payload, hooks)
         else:
             changed = conn.execute(
@@ -415,6 +482,7 @@ def act(
             ).rowcount
             if changed != 1:
                 raise _concurrent_update()
+            rt.check_units(units_token, current_units_token(conn))  # after the write: see _store_submission
             _record(conn, rt, row["id"], new_state, events, actor, step_role, payload)
         # The answer comes from the state just written and the row already loaded: no re-read.
         return _view(conn, rt, units, workflow, row, new_state, actor, summary=summary)
@@ -464,7 +532,13 @@ def _audit_entry(state: DossierState, e: Event, actor: Actor, step_role: Role) -
 
 # PostgreSQL, one event: the projection row (update with the version check, or insert of a new dossier), the
 # event, its outbox job and its audit entry in ONE statement (four round trips → one). The event, the job and
-# the audit entry are written only if the row was: `source` names the CTE returning the row's id.
+# the audit entry are written only if the row was: `source` names the CTE returning the row's id. The statement
+# also reads the unit registry's version token (`units_version`), for the caller to check against the token of
+# the directory it computed with (`Runtime.check_units`; a one-row index read, no round trip of its own). Read
+# in the statement that writes `dossiers`, it is airtight under READ COMMITTED: a reorganisation holds `dossiers`
+# in EXCLUSIVE mode from before it changes the registry until it commits, so this statement either ran before
+# that (the apply then waits for this transaction and moves its dossier) or waited for the lock and took its
+# snapshot after the commit, seeing the new token (decision 0010).
 _ROW_COLUMNS = (
     "status",
     "step",
@@ -518,7 +592,8 @@ def _with_event_sql(source: str, row_cte: str) -> Any:
         SELECT :h_topic, :h_key, :h_payload, :o_at, :o_at, 0 FROM {source} WHERE :h_enqueue
     ), {audit_ctes}
     SELECT (SELECT count(*) FROM {source}) AS written, (SELECT id FROM {source}) AS id,
-           (SELECT id FROM audit_stored) AS audit_id
+           (SELECT id FROM audit_stored) AS audit_id,
+           (SELECT token FROM units_version WHERE id = 1) AS units_token
     """
     ).bindparams(
         *(bindparam(c, type_=dossiers.c[c].type) for c in columns),
@@ -581,10 +656,10 @@ def _store_action(
     step_role: Role,
     now: datetime,
     job: QueuedJob | None = None,
-) -> None:
+) -> str | None:
     """Write one action's projection, event, outbox job and audit entry (PostgreSQL), and `job` (a queue-only
     hook's outbox job): one round trip, or the statements one by one when the audit entry cannot be folded in
-    (see `audit_cte_params`)."""
+    (see `audit_cte_params`). Returns the units version token as the writing statement saw it."""
     entry = _audit_entry(state, e, actor, step_role)
     audit = audit_cte_params(conn, **entry)
     if audit is None:
@@ -594,37 +669,44 @@ def _store_action(
         ).rowcount
         if changed != 1:
             raise _concurrent_update()
+        token = current_units_token(conn)  # after the write (see above)
         _write_event_rows(conn, dossier_id, state, [e], actor, step_role)
         if job is not None:
             enqueue(conn, topic=job[0], key=job[1], payload=job[2], now=e.at)
-        return
+        return token
     params: dict[str, Any] = {"b_id": dossier_id, "b_version": old_version, "updated_at": now}
     params.update(_row_values(state))
     params.update(_event_params(state, e, audit, job))
-    written, _, audit_id = _STORE_ACTION.rows(conn, params)[0]
+    written, _, audit_id, units_token = _STORE_ACTION.rows(conn, params)[0]
     if written != 1:
         raise _concurrent_update()
     if audit_id is None:  # the audit heads were recreated since their number was cached
         forget_audit_chains(conn)
         append_audit(conn, **entry)
+    return None if units_token is None else str(units_token)
 
 
 def _store_submission(
     conn: Connection, row: dict[str, Any], state: DossierState, e: Event, actor: Actor, step_role: Role
-) -> int:
+) -> tuple[int, str | None]:
     """Insert a new dossier with its first event, outbox job and audit entry (PostgreSQL, one round trip, or
-    one by one when the audit entry cannot be folded in). Returns the dossier's id."""
+    one by one when the audit entry cannot be folded in). Returns the dossier's id and the units version token
+    as seen after writing the row (by the same statement, or by one after it: either has waited for a
+    reorganisation holding `dossiers`, see `_with_event_sql`)."""
     entry = _audit_entry(state, e, actor, step_role)
     audit = audit_cte_params(conn, **entry)
     if audit is None:
         dossier_id = _insert_row(conn, row)
+        token = current_units_token(conn)
         _write_event_rows(conn, dossier_id, state, [e], actor, step_role)
-        return dossier_id
-    _, dossier_id, audit_id = _STORE_SUBMISSION.rows(conn, row | _event_params(state, e, audit))[0]
+        return dossier_id, token
+    _, dossier_id, audit_id, units_token = _STORE_SUBMISSION.rows(conn, row | _event_params(state, e, audit))[
+        0
+    ]
     if audit_id is None:  # the audit heads were recreated since their number was cached
         forget_audit_chains(conn)
         append_audit(conn, **entry)
-    return int(dossier_id)
+    return int(dossier_id), None if units_token is None else str(units_token)
 
 
 def _check_assignee(conn: Connection, state: DossierState, wf: Workflow, payload: Mapping[str, Any]) -> None:
@@ -767,8 +849,9 @@ def unit_predecessors(conn: Connection | None, rt: Runtime, unit_id: str | None)
     directory. Its officers read, list and search those units' dossiers: their archive (a reorganisation moves
     the open dossiers; the closed ones keep their units).
 
-    From today's unit directory (`Runtime.directory`), so with its staleness: a plan applied by another process
-    is seen within UNITS_CACHE_SECONDS (60 s), by the applying process at once. For a unit without predecessors
+    From today's unit directory (`Runtime.cached_directory`, else `Runtime.directory`), so with its staleness: a
+    plan applied by another process is seen by the next request that checks the registry's version token, and
+    at the latest after UNITS_RECHECK_SECONDS (2 s); by the applying process at once. For a unit without predecessors
     that is a look-up in the cached directory, no query. A closed unit's own links are not in the directory
     (it holds today's units only), so the first look-up for a unit with predecessors reads `unit_lineage` (the
     links in effect on the directory's day: a few hundred rows at most) and computes every unit's set, kept with
@@ -1030,10 +1113,13 @@ def list_dossiers(
             "danh sách hồ sơ của bạn chỉ lọc được theo mã hồ sơ hoặc tên người nộp.",
         )
     filters: list[Any] = []
+    scoped = where
+    query = workspace.QueueQuery(procedure=procedure.strip(), text=search, sla=sla)
     if procedure.strip() or search.strip() or sla:
-        query = workspace.QueueQuery(procedure=procedure.strip(), text=search, sla=sla)
         filters = workspace._other_filters(query, rt.clock.now(), _search_unit(actor, queue, predecessors))
         where = and_(where, *filters)
+    # A city-wide search for a part of a name (`workspace.walked_page`, `workspace.city_text_count`).
+    city_text = _search_unit(actor, queue, predecessors) == "" and workspace._part_pattern(search) is not None
     cols = [
         dossiers.c.code,
         dossiers.c.procedure_code,
@@ -1062,7 +1148,12 @@ def list_dossiers(
         # A constant per row, not the id: PostgreSQL may count from the index alone (an index-only scan).
         counts.append(select(text("1")).select_from(dossiers).where(where).limit(LIST_COUNT_CAP).subquery())
     with rt.db.read() as conn:
-        if counts:
+        searched = None
+        if city_text and status is None and not procedure.strip() and not sla:
+            searched = workspace.city_text_count(conn, search, LIST_COUNT_CAP)
+        if searched is not None:
+            total = searched
+        elif counts:
             for counted in counts:
                 total = int(conn.execute(select(func.count()).select_from(counted)).scalar_one())
                 if total >= LIST_COUNT_CAP:
@@ -1081,9 +1172,18 @@ def list_dossiers(
             if total_is_capped(actor, queue) and not search.strip()
             else [dossiers.c.due_at.is_(None), dossiers.c.due_at, dossiers.c.id]
         )
-        rows = conn.execute(
-            select(*cols).where(where).order_by(*order).limit(limit).offset(offset)
-        ).mappings()
+        rows: Any = None
+        # A common part (its count reached the cap): its page walked for (`workspace.walked_page`).
+        walk = city_text and total >= LIST_COUNT_CAP and sort == "due"
+        if walk and offset + limit <= workspace.WALKED_PAGE_MAX:
+            probing = and_(scoped, *workspace._other_filters(query, rt.clock.now(), None))
+            walked = workspace.walked_page(conn, cols, probing, order, offset + limit, in_walk_order=True)
+            if walked is not None:
+                rows = [row._mapping for row in walked[offset:]]
+        if rows is None:
+            rows = conn.execute(
+                select(*cols).where(where).order_by(*order).limit(limit).offset(offset)
+            ).mappings()
         now = rt.clock.now()
         items = []
         for r in rows:

@@ -11,6 +11,14 @@ account moves to the dossier's new step unit stays assigned), the open linked-do
 and the pending document jobs of that day signed in a closed unit's name (decision 0010 lists what stays).
 The moves are set-based: one SELECT of the affected rows, one executemany UPDATE, one INSERT of the events, and
 one INSERT of all their audit entries (`append_audit_many`) — not a round of statements per dossier.
+
+Every process sees the plan at once, and nothing commits at a closed unit afterwards: the unit writes renew the
+registry's version token (`units_version`), which each process's directory cache is keyed by and which every
+dossier write checks in the statement that writes the row (`services/dossiers.py`). On PostgreSQL the apply holds
+`dossiers` in EXCLUSIVE mode from before it reads the registry until it commits (`_hold_dossier_writes`): a
+dossier write that began earlier ends first (and its dossier is then moved), one that comes later waits and its
+statement sees the new token (it is rolled back and run again on the new directory). SQLite's writers are
+serialised anyway.
 """
 
 from __future__ import annotations
@@ -20,7 +28,7 @@ from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import Connection, and_, bindparam, func, insert, or_, select, update
-from sqlalchemy.exc import IntegrityError
+from sqlalchemy.exc import IntegrityError, OperationalError
 
 from motcua.domain.catalog import CityProcedure
 from motcua.domain.clock import to_vn
@@ -215,6 +223,7 @@ def apply_plan(rt: Runtime, actor: Actor, plan: Plan) -> dict[str, Any]:
                 path="effective",
             )
         _claim(conn, plan, actor, now)
+        _hold_dossier_writes(conn)
         checked = _check(conn, plan, today)
         report = _report(conn, checked)
         _store_units(conn, checked)
@@ -264,9 +273,40 @@ def apply_plan(rt: Runtime, actor: Actor, plan: Plan) -> dict[str, Any]:
     forget_actors(
         officers
     )  # this process at once; other processes within ACTOR_CACHE_SECONDS (decision 0010)
-    rt.forget_units()  # this process at once; other processes: see decision 0010 (restart, or the day's cache)
+    # This process at once; every other one by its next request (the `units_version` token: decision 0010).
+    rt.forget_units()
     rt.forget_catalog()
     return {"plan": _plan_header(plan), "applied": True, "changed": True, "summary": summary}
+
+
+# PostgreSQL: EXCLUSIVE conflicts with every dossier write (ROW EXCLUSIVE) and row lock (ROW SHARE), not with
+# plain reads. A transaction that already holds a row lock on a dossier still gets its write through (PostgreSQL
+# queues a request ahead of a waiter it conflicts with), so there is no deadlock with an action in flight. The
+# wait for the lock is bounded: a long transaction on `dossiers` (an import) would otherwise hold every new
+# submission queued behind the apply.
+_HOLD_DOSSIER_WRITES = (
+    "SET LOCAL lock_timeout = '{seconds}s'; LOCK TABLE dossiers IN EXCLUSIVE MODE; "
+    "SET LOCAL lock_timeout TO DEFAULT"
+)
+HOLD_TIMEOUT_SECONDS = 10
+
+
+def _hold_dossier_writes(conn: Connection) -> None:
+    """Hold every other dossier write until this transaction ends (PostgreSQL; SQLite's writers are serialised):
+    the writes that began before wait to be done (then the moves below see their dossiers), the later ones
+    wait for the commit (then their statement reads the new `units_version` token and is refused)."""
+    if conn.dialect.name != "postgresql":
+        return
+    try:
+        conn.exec_driver_sql(_HOLD_DOSSIER_WRITES.format(seconds=HOLD_TIMEOUT_SECONDS))
+    except OperationalError as exc:
+        if getattr(exc.orig, "sqlstate", None) != "55P03":  # lock_not_available
+            raise
+        raise Conflict(
+            "reorg.busy",
+            f"Hồ sơ đang được ghi bởi một giao dịch dài (quá {HOLD_TIMEOUT_SECONDS} giây); "
+            "phương án chưa được áp dụng, hãy thử lại sau ít phút.",
+        ) from None
 
 
 def _claim(conn: Connection, plan: Plan, actor: Actor, now: datetime) -> None:

@@ -361,18 +361,15 @@ def test_the_moves_are_set_based_the_statements_do_not_grow_with_the_dossiers(
         assert dossier_service.replay_check(conn, f"{template.code[:-4]}0139")
 
 
-def test_other_processes_see_the_new_units_once_their_cached_directory_expires(
-    runtime: Runtime, city: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+def test_other_processes_see_the_new_units_at_their_next_request(
+    runtime: Runtime, city: dict[str, Any]
 ) -> None:
-    from motcua.services import runtime as runtime_module
-
+    """No minute of staleness any more: the directory cache is keyed by the registry's version token (decision
+    0010; more in test_reorganization_freshness.py)."""
     other = Runtime(db=runtime.db, clock=runtime.clock, hooks=[])  # another server process
     today = runtime.clock.now().date()
     with runtime.db.read() as conn:
         assert OLD_A in other.directory(conn, today)
     apply_plan(runtime, account(runtime, "tp.quantri"), parse_plan(merge_plan(today)))
     with runtime.db.read() as conn:
-        assert OLD_A in other.directory(conn, today)  # within UNITS_CACHE_SECONDS: the cached day
-        monkeypatch.setattr(runtime_module, "UNITS_CACHE_SECONDS", 0.0)  # … once it has expired
-        assert other.cached_directory(today) is None
         assert OLD_A not in other.directory(conn, today) and NEW in other.directory(conn, today)
