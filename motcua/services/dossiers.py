@@ -1166,7 +1166,7 @@ def list_dossiers(
         # A text search matches few rows: sorting them beats walking that index until a page of them is found
         # (the same order). The procedure and SLA filters keep a large list large.
         order = (
-            workspace._order(sort, large=False)
+            workspace._order(sort, large=False, many=total >= LIST_COUNT_CAP)
             if sort != "due"
             else [dossiers.c.due_at.asc().nulls_last(), dossiers.c.id]
             if total_is_capped(actor, queue) and not search.strip()

@@ -97,7 +97,6 @@ def officer_queue(rt: Runtime, actor: Actor, query: QueueQuery) -> dict[str, Any
         scope = _queue_scope(conn, rt, actor, query.queue, query.status)
         archive = _archive_of(conn, rt, actor, query.queue, query.status)
         where = _where(scope, query, now, rt.db.dialect, _search_unit(actor, query.queue, archive))
-        order = _order(query.sort, large=large)
         total: int | None = None
         if city_text and query.status == "all" and not query.procedure and not query.sla:
             total = city_text_count(conn, query.text, cap)
@@ -107,6 +106,7 @@ def officer_queue(rt: Runtime, actor: Actor, query: QueueQuery) -> dict[str, Any
                 if large
                 else _count(conn, where, cap)
             )
+        order = _order(query.sort, large=large, many=total >= cap)
         rows: Iterable[Any] | None = None
         if (
             city_text
@@ -647,11 +647,19 @@ def _is_city_wide(actor: Actor, queue: str) -> bool:
     )
 
 
-def _order(sort: str, *, large: bool) -> list[Any]:
-    if sort == "submitted":
-        return [dossiers.c.submitted_at, dossiers.c.id]
-    if sort == "recent":
-        return [dossiers.c.submitted_at.desc(), dossiers.c.id.desc()]
+def _order(sort: str, *, large: bool, many: bool = False) -> list[Any]:
+    """The page's order. `many`: the list's count reached its cap. Only then is submission order written so that
+    `ix_dossiers_submitted_id` can serve it (a page read in order: 0.1 ms for the city's 10 million, 1.6 ms for
+    Phường Sài Gòn's 100,000, instead of sorting them: 13.8 s, 0.3 s). A shorter list is sorted — its rows are
+    far apart in that index, and walking it to 20 of them cost more (11 → 355 ms for a small unit): a leading
+    `submitted_at IS NULL` key (always false: the column is NOT NULL) keeps the planners off the index."""
+    if sort in ("submitted", "recent"):
+        keys = (
+            [dossiers.c.submitted_at, dossiers.c.id]
+            if sort == "submitted"
+            else [dossiers.c.submitted_at.desc(), dossiers.c.id.desc()]
+        )
+        return keys if many else [dossiers.c.submitted_at.is_(None), *keys]
     if large:
         # NULLS LAST, not a `due_at IS NULL` key: the index on (due_at, id) serves this order, so the first
         # page is read in order (as the API's list is) instead of sorting every row of the unit. Not for the

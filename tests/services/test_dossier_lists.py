@@ -267,3 +267,49 @@ def test_the_city_wide_open_page_is_read_in_order_on_postgresql(db: Database) ->
         compiled = page.compile(conn, compile_kwargs={"literal_binds": True})
         plan = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN {compiled}"))
     assert "ix_dossiers_open_due" in plan and "Sort" not in plan, plan
+
+
+@pytest.mark.parametrize("sort", ["recent", "submitted"])
+@pytest.mark.parametrize("cap", [5, 10_001])
+def test_submission_order_is_the_same_sorted_or_read_in_order(
+    db: Database, monkeypatch: pytest.MonkeyPatch, sort: str, cap: int
+) -> None:
+    """ "Newest first" / "oldest first": a list whose count reaches its cap is read in the order of
+    `ix_dossiers_submitted_id`, a shorter one is sorted — the same rows in the same order either way, through
+    the API's list and the officer's web queue, on every page."""
+    stored = _store(db, _city_rows())
+    monkeypatch.setattr(service, "LIST_COUNT_CAP", cap)
+    monkeypatch.setattr(workspace, "QUEUE_COUNT_CAP", cap)
+    rt = Runtime(db=db)
+    monitor = Actor("m-1", ActorKind.OFFICER, frozenset({Role.MONITOR}), service.CITY_UNIT_ID)
+    expected = [r["code"] for r in sorted(stored, key=lambda r: r["submitted_at"], reverse=sort == "recent")]
+    for offset in (0, 20, 110):
+        items, total = service.list_dossiers(rt, monitor, queue="all", sort=sort, limit=20, offset=offset)
+        assert [item["code"] for item in items] == expected[offset : offset + 20]
+        assert total == min(len(stored), cap)
+        query = workspace.QueueQuery(queue="unit", status="all", sort=sort, limit=20, offset=offset)
+        page = workspace.officer_queue(rt, monitor, query)
+        assert [item["code"] for item in page["items"]] == expected[offset : offset + 20]
+
+
+@pytest.mark.postgres
+def test_submission_order_walks_its_index_only_for_a_long_list_on_postgresql(db: Database) -> None:
+    """At the cap the page is read from `ix_dossiers_submitted_id` (backwards for "newest first"), no sort; below
+    it the planner cannot use that index (a small unit's rows are far apart in it) and sorts."""
+    if db.dialect != "postgresql":
+        pytest.skip("PostgreSQL plans")
+    _store(db, _city_rows())
+    with db.read() as conn:
+        conn.exec_driver_sql("ANALYZE dossiers")
+        conn.exec_driver_sql("SET LOCAL enable_seqscan = off")
+        plans = {}
+        for many in (True, False):
+            page = (
+                select(dossiers.c.id).order_by(*workspace._order("recent", large=True, many=many)).limit(20)
+            )
+            compiled = page.compile(conn, compile_kwargs={"literal_binds": True})
+            plans[many] = "\n".join(row[0] for row in conn.exec_driver_sql(f"EXPLAIN VERBOSE {compiled}"))
+    assert "Scan Backward using ix_dossiers_submitted_id" in plans[True] and "Sort" not in plans[True]
+    assert "Scan Backward" not in plans[False] and "Sort Key: ((submitted_at IS NULL))" in plans[
+        False
+    ].replace("dossiers.", "")

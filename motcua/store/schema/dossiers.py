@@ -65,6 +65,9 @@ Index("ix_dossiers_step_unit_status", dossiers.c.step_unit_id, dossiers.c.status
 Index("ix_dossiers_receiving_unit_status", dossiers.c.receiving_unit_id, dossiers.c.status)
 Index("ix_dossiers_applicant", dossiers.c.applicant_id, dossiers.c.submitted_at)
 Index("ix_dossiers_due_id", dossiers.c.due_at, dossiers.c.id)
+# Submission order ("newest first", "oldest first") of a long list (a unit's "all", the city's): read in order,
+# a page at a time, instead of sorting every row — 13.8 s for the city at 10 million (revision b7d1f3a9c2e4).
+Index("ix_dossiers_submitted_id", dossiers.c.submitted_at, dossiers.c.id)
 # The filer's arm of an applicant's list: only the rows filed by someone other than their applicant (most are
 # filed by the applicant); the list asks `applicant_id = me OR (submitted_by = me AND submitted_by <>
 # applicant_id)`, the same rows.
