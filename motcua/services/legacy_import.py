@@ -44,6 +44,10 @@ interrupted import imports the rest and reports the rest as `dossier.exists`):
 - one audit entry per batch summarising it (source, lines, counts, first and last code).
 No outbox job is queued: the legacy system already reported these dossiers to the national portal.
 
+Units are those valid on the import's day. A reorganisation applied while an import runs is seen by the next
+batch written: its transaction reads the unit registry's token once its rows are in, rolls back if the token
+changed, and the batch is validated again against the new units (`ImportReport.units_reloaded`; decision 0010).
+
 PostgreSQL receives the rows through COPY; SQLite through executemany.
 
 Speed (issue #6). Per dossier the importer spends ≈ 100 µs validating and formatting and ≈ 30 µs sending,
@@ -83,7 +87,7 @@ from sqlalchemy.dialects import sqlite
 from motcua.domain.calendar import BusinessCalendar
 from motcua.domain.catalog import CityProcedure
 from motcua.domain.clock import VN_TZ
-from motcua.domain.errors import DomainError, InvalidInput, NotFound
+from motcua.domain.errors import Conflict, DomainError, InvalidInput, NotFound
 from motcua.domain.identifiers import parse_cccd, parse_dossier_code, parse_mst
 from motcua.domain.lifecycle import (  # the engine's own rule for the legal due date
     Action,
@@ -97,6 +101,7 @@ from motcua.domain.lifecycle import (  # the engine's own rule for the legal due
 from motcua.domain.units import UnitDirectory
 from motcua.domain.workflow import END, RouteAction, StepAction, Workflow
 from motcua.services.audit import append_audit
+from motcua.services.runtime import units_token
 from motcua.services.units import directory
 from motcua.services.workflows import WorkflowRegistry
 from motcua.store.db import Database
@@ -189,12 +194,20 @@ class ImportReport:
     batches: int = 0
     rejected: list[RejectedRow] = field(default_factory=list)
     seconds: float = 0.0
+    # Times a reorganisation replaced the unit directory during the import: the batch in hand was checked
+    # again against the new one before it was written (decision 0010).
+    units_reloaded: int = 0
 
     def summary(self) -> str:
         rate = f", {self.imported / self.seconds:,.0f} hồ sơ/giây" if self.seconds > 0 else ""
+        reloaded = (
+            f" Danh mục đơn vị được sắp xếp lại trong khi nhập: kiểm tra lại {self.units_reloaded} lần."
+            if self.units_reloaded
+            else ""
+        )
         return (
             f"{self.source}: {self.rows} dòng, nhập {self.imported} hồ sơ ({self.events} sự kiện, "
-            f"{self.documents} tài liệu), từ chối {len(self.rejected)} dòng, {self.batches} lô{rate}."
+            f"{self.documents} tài liệu), từ chối {len(self.rejected)} dòng, {self.batches} lô{rate}.{reloaded}"
         )
 
     def as_dict(self) -> dict[str, Any]:
@@ -207,6 +220,7 @@ class ImportReport:
             "applicants_created": self.applicants_created,
             "batches": self.batches,
             "rejected": len(self.rejected),
+            "units_reloaded": self.units_reloaded,
             "seconds": round(self.seconds, 3),
         }
 
@@ -401,6 +415,8 @@ class _Reference:
     def __init__(self, conn: Connection, *, today: date, calendar: BusinessCalendar) -> None:
         self.today = today
         self.calendar = calendar
+        # The token first: a reorganisation committed between the two reads is then seen as a change later.
+        self.units_token = units_token(conn)
         self.units: UnitDirectory = directory(conn, today)
         self.procedures: dict[str, CityProcedure] = {
             row.code: CityProcedure.from_dict(row.data, version=row.version)
@@ -1268,13 +1284,19 @@ def import_records(
     end — a sorted index build and one validating join instead of maintaining eight index entries and
     checking three keys per row. The tables stay locked (ACCESS EXCLUSIVE) until the commit; an interrupted
     load leaves nothing. When they are not empty it imports batch by batch like `motcua import`.
+
+    A reorganisation (`motcua reorganize apply`) may commit while an import runs: each batch's transaction reads
+    the unit registry's token after its rows are in (holding the dossiers' write lock the apply waits for), and a
+    batch validated against a directory the plan replaced is rolled back, validated again against the new one
+    and written (decision 0010): nothing lands at a closed unit.
     """
     started = perf_counter()
     report = ImportReport(source=source)
+    calendar = calendar or BusinessCalendar.vietnam()
+    today = now.date()
     with db.read() as conn:
-        ref = _Reference(conn, today=now.date(), calendar=calendar or BusinessCalendar.vietnam())
+        ref = _Reference(conn, today=today, calendar=calendar)
     for_copy = db.dialect == "postgresql"
-    merged = _Merged()
     with ExitStack() as stack:
         shared: Connection | None = None
         if bulk_load and for_copy:
@@ -1284,25 +1306,112 @@ def import_records(
                 stack.close()
             else:
                 shared = conn
-        writer = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="motcua-import"))
-        pending: Future[None] | None = None
+                if units_token(conn) != ref.units_token:  # the lock now keeps a reorganisation out
+                    ref = _Reference(conn, today=today, calendar=calendar)
+        executor = stack.enter_context(ThreadPoolExecutor(max_workers=1, thread_name_prefix="motcua-import"))
+        pipeline = _Pipeline(
+            db, ref, now=now, report=report, shared=shared, executor=executor, on_batch=on_batch
+        )
         for batch in _batches(records, batch_size):
-            rows = _prepare_batch(ref, batch, now=now, report=report, for_copy=for_copy)
-            if pending is not None:
-                pending.result()
-                if on_batch:
-                    on_batch(report)
-            pending = writer.submit(
-                _write_batch, db, rows, now=now, report=report, merged=merged, shared=shared
-            )
-        if pending is not None:
-            pending.result()
-            if on_batch:
-                on_batch(report)
+            pipeline.add(batch)
+        pipeline.finish()
         if shared is not None:
             _end_bulk_load(shared, restore or [])
     report.seconds = perf_counter() - started
     return report
+
+
+class _UnitsChanged(Exception):
+    """A batch's transaction found the unit registry's token changed: rolled back, to be validated again."""
+
+
+# A batch is validated again at most this many times in a row (each time a reorganisation committed meanwhile).
+_UNITS_ATTEMPTS = 3
+
+
+@dataclass
+class _Prepared:
+    """A validated batch: its rows, the rows it rejected, and what it was validated against."""
+
+    batch: list[tuple[int, Record]]
+    rows: list[_Row]
+    rejected: list[RejectedRow]
+    units_token: str | None
+
+
+class _Pipeline:
+    """Validates batch k+1 while a second thread writes batch k in its own transaction (the database works while
+    Python prepares); the report is written in batch order, once a batch is committed."""
+
+    def __init__(
+        self,
+        db: Database,
+        ref: _Reference,
+        *,
+        now: datetime,
+        report: ImportReport,
+        shared: Connection | None,
+        executor: ThreadPoolExecutor,
+        on_batch: Callable[[ImportReport], None] | None,
+    ) -> None:
+        self.db, self.ref, self.now, self.report, self.shared = db, ref, now, report, shared
+        self.executor, self.on_batch = executor, on_batch
+        self.for_copy = db.dialect == "postgresql"
+        self.merged = _Merged()
+        self.pending: tuple[Future[None], _Prepared] | None = None
+
+    def add(self, batch: list[tuple[int, Record]]) -> None:
+        prepared = self._prepare(batch)
+        self._settle()
+        if prepared.units_token != self.ref.units_token:  # validated on a directory replaced meanwhile
+            prepared = self._prepare(batch)
+        self.pending = (self._submit(prepared), prepared)
+
+    def finish(self) -> None:
+        self._settle()
+
+    def _prepare(self, batch: list[tuple[int, Record]]) -> _Prepared:
+        rows, rejected = _prepare_batch(
+            self.ref, batch, now=self.now, source=self.report.source, for_copy=self.for_copy
+        )
+        return _Prepared(batch, rows, rejected, self.ref.units_token)
+
+    def _submit(self, prepared: _Prepared) -> Future[None]:
+        return self.executor.submit(
+            _write_batch,
+            self.db,
+            prepared,
+            now=self.now,
+            report=self.report,
+            merged=self.merged,
+            shared=self.shared,
+        )
+
+    def _settle(self) -> None:
+        """Wait for the batch in flight; validate and write it again while a reorganisation replaced its units."""
+        if self.pending is None:
+            return
+        future, prepared = self.pending
+        self.pending = None
+        for attempt in range(1, _UNITS_ATTEMPTS + 1):
+            try:
+                future.result()
+                break
+            except _UnitsChanged:
+                if self.shared is not None or attempt == _UNITS_ATTEMPTS:
+                    raise Conflict(
+                        "import.units_changed",
+                        f"Danh mục đơn vị hành chính thay đổi liên tục trong khi nhập; lô bắt đầu từ dòng "
+                        f"{prepared.batch[0][0]} chưa được ghi (các lô trước đã ghi). Hãy chạy lại lệnh: "
+                        "các hồ sơ đã nhập sẽ được bỏ qua.",
+                    ) from None
+                with self.db.read() as conn:
+                    self.ref = _Reference(conn, today=self.ref.today, calendar=self.ref.calendar)
+                self.report.units_reloaded += 1
+                prepared = self._prepare(prepared.batch)
+                future = self._submit(prepared)
+        if self.on_batch:
+            self.on_batch(self.report)
 
 
 # The dossier tables a bulk load writes. It keeps their primary keys and the unique constraints of
@@ -1398,14 +1507,13 @@ def _prepare_batch(
     batch: Sequence[tuple[int, Record]],
     *,
     now: datetime,
-    report: ImportReport,
+    source: str,
     for_copy: bool,
-) -> list[_Row]:
-    """Validate a batch; rows that fail, or repeat a code of the batch, go to the report."""
+) -> tuple[list[_Row], list[RejectedRow]]:
+    """Validate a batch: the rows to write, and those that fail or repeat a code of the batch."""
     rows: list[_Row] = []
     seen: dict[str, int] = {}
     rejected: list[RejectedRow] = []
-    source = report.source
     data_head = '{"imported":true,"source":' + _copy_json(source) + ',"line":'
     for line, record in batch:
         try:
@@ -1423,14 +1531,12 @@ def _prepare_batch(
             rejected.append(RejectedRow(line, row.code, "import.duplicate_code", message))
             continue
         rows.append(row)
-    report.rows += len(batch)
-    report.rejected.extend(rejected)
-    return rows
+    return rows, rejected
 
 
 def _write_batch(
     db: Database,
-    rows: list[_Row],
+    prepared: _Prepared,
     *,
     now: datetime,
     report: ImportReport,
@@ -1438,24 +1544,33 @@ def _write_batch(
     shared: Connection | None = None,
 ) -> None:
     """One transaction (or a part of the bulk load's `shared` one): drop the rows whose code is stored
-    already, write the rest, audit the batch."""
+    already, write the rest, check the units they were validated against are still today's (else roll back:
+    `_UnitsChanged`), audit the batch; then the batch goes into the report."""
+    rows = prepared.rows
+    rejected = list(prepared.rejected)
     with ExitStack() as stack:
         conn = shared if shared is not None else stack.enter_context(db.transaction())
         existing = _existing_codes(conn, [row.code for row in rows])
         if existing:
             message = "Hồ sơ {} đã có trong hệ thống (đã nhập trước đó, hoặc trùng mã)."
-            report.rejected.extend(
+            rejected.extend(
                 RejectedRow(row.line, row.code, "dossier.exists", message.format(row.code))
                 for row in rows
                 if row.code in existing
             )
             rows = [row for row in rows if row.code not in existing]
         if not rows:
+            report.rows += len(prepared.batch)
+            report.rejected.extend(rejected)
             return
         if conn.dialect.name == "postgresql":
             created = _PostgresWriter(conn, merged, truncate=shared is not None).write(rows, now)
         else:
             created = _SqliteWriter(conn).write(rows, now)
+        # After the rows: on PostgreSQL this transaction now holds the write lock on `dossiers` that a
+        # reorganisation's apply takes first, so a plan is either committed and seen here, or waits for us.
+        if units_token(conn) != prepared.units_token:
+            raise _UnitsChanged
         _raise_counters(conn, rows)
         events = sum(row.events for row in rows)
         append_audit(
@@ -1479,6 +1594,8 @@ def _write_batch(
             },
         )
     merged.remember(rows)
+    report.rows += len(prepared.batch)
+    report.rejected.extend(rejected)
     report.batches += 1
     report.imported += len(rows)
     report.events += events

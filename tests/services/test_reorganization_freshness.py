@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import threading
 import time
+from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -18,6 +19,7 @@ from motcua.domain.lifecycle import Action, Channel, Status
 from motcua.domain.reorganization import parse_plan
 from motcua.domain.workflow import Role
 from motcua.services import dossiers as dossier_service
+from motcua.services import legacy_import
 from motcua.services import reorganization as reorg_service
 from motcua.services.audit import verify_audit
 from motcua.services.reorganization import apply_plan
@@ -347,3 +349,52 @@ def test_the_apply_waits_a_bounded_time_for_a_long_dossier_transaction(
     assert busy.value.code == "reorg.busy"
     assert base.counts(rt) == before
     assert apply_merge(rt)["changed"] is True  # and applies once the dossiers are free
+
+
+def test_an_import_running_across_a_reorganisation_lands_nothing_at_the_closed_ward(
+    runtime: Runtime, city: dict[str, Any]
+) -> None:
+    """`motcua import dossiers` validates batch by batch against the units of the day it started with; a plan
+    applied between two batches closes a ward the next batch names: that batch is checked again against the
+    new units before anything of it is written (its rows for the closed ward rejected, the others imported)."""
+    rt = runtime
+    now = rt.clock.now()
+    with rt.db.read() as conn:
+        units = rt.directory(conn, now.date())
+    filed = (now - timedelta(days=1)).isoformat()
+
+    def export_row(unit: str, seq: int) -> dict[str, Any]:
+        return {
+            "code": f"{units.get(unit).agency_code}-{now - timedelta(days=1):%y%m%d}-{9000 + seq:04d}",
+            "procedure_code": KHAI_SINH,
+            "receiving_unit": unit,
+            "status": 1,
+            "submitted_at": filed,
+            "applicant_name": "Lê Thị Hoa",
+            "applicant_personal_id": "079090004321",
+        }
+
+    # Two batches of four: two rows for a ward that stays, two for the ward the plan closes.
+    rows = [export_row(unit, seq) for seq in range(2) for unit in (OTHER, OLD_A)]
+    rows += [export_row(unit, seq) for seq in range(2, 4) for unit in (OTHER, OLD_A)]
+    applied: list[dict[str, Any]] = []
+
+    def after_batch(_report: legacy_import.ImportReport) -> None:
+        if not applied:  # between the batches: the second is validated already, not yet written
+            applied.append(apply_merge(rt))
+
+    report = legacy_import.import_records(
+        rt.db, list(enumerate(rows, start=2)), now=now, source="cu.csv", batch_size=4, on_batch=after_batch
+    )
+
+    assert applied
+    assert open_at(rt, OLD_A) == 0  # the first batch's two were moved by the plan; the second's never landed
+    assert [(r.line, r.reason) for r in report.rejected] == [(7, "unit.not_found"), (9, "unit.not_found")]
+    assert report.imported == 6 and report.rows == 8
+    assert report.units_reloaded == 1 and "sắp xếp lại" in report.summary()
+    with rt.db.read() as conn:
+        new_unit = conn.execute(
+            select(func.count()).where(dossiers.c.code.like("%-9%"), dossiers.c.receiving_unit_id == NEW)
+        ).scalar_one()
+        assert verify_audit(conn).ok
+    assert new_unit == 2
