@@ -595,6 +595,14 @@ def queries(ctx: Context) -> tuple[dict[str, Any], list[str]]:
         "search a common name part (city-wide API, all)": lambda: service.list_dossiers(
             rt, monitor, queue="all", search="nguyen"
         ),
+        # a mid-frequency part ("Thị Mai": 0.3 % of the dossiers) through the API, and the city-wide open queue
+        # searched for a common part (its count: the trigram matches joined with the open dossiers)
+        "search a mid-frequency name part (city-wide API, all)": lambda: service.list_dossiers(
+            rt, monitor, queue="all", search="Thị Mai"
+        ),
+        "search a common name part (city-wide, open)": lambda: workspace.officer_queue(
+            rt, monitor, workspace.QueueQuery(queue="unit", text="nguyen")
+        ),
         "search a part of a code (city-wide, all)": lambda: workspace.officer_queue(
             rt, monitor, workspace.QueueQuery(queue="unit", status="all", text=code[-12:])
         ),

@@ -1149,8 +1149,9 @@ def list_dossiers(
         counts.append(select(text("1")).select_from(dossiers).where(where).limit(LIST_COUNT_CAP).subquery())
     with rt.db.read() as conn:
         searched = None
-        if city_text and status is None and not procedure.strip() and not sla:
-            searched = workspace.city_text_count(conn, search, LIST_COUNT_CAP)
+        if city_text and not procedure.strip() and not sla:
+            with_status = None if status is None else dossiers.c.status == status
+            searched = workspace.city_text_count(conn, search, LIST_COUNT_CAP, with_status)
         if searched is not None:
             total = searched
         elif counts:

@@ -84,15 +84,35 @@ def walks(monkeypatch: pytest.MonkeyPatch) -> list[bool]:
     return seen
 
 
-@pytest.mark.parametrize("budget", [4, 15, 1_000])
+@pytest.fixture
+def budgets(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """How far each walk went (a second, longer walk for a part the first found too rarely)."""
+    seen: list[int] = []
+    walk = workspace._walk
+
+    def spy(*args: Any) -> Any:
+        seen.append(args[5])
+        return walk(*args)
+
+    monkeypatch.setattr(workspace, "_walk", spy)
+    return seen
+
+
+@pytest.mark.parametrize(("budget", "budget_max"), [(4, 4), (4, 16_000), (15, 15), (15, 40), (1_000, 16_000)])
 def test_the_walked_page_is_the_trigram_paths_page(
-    db: Database, monkeypatch: pytest.MonkeyPatch, walks: list[bool], budget: int
+    db: Database,
+    monkeypatch: pytest.MonkeyPatch,
+    walks: list[bool],
+    budgets: list[int],
+    budget: int,
+    budget_max: int,
 ) -> None:
     rows = _rows()
     _store(db, rows)
     # the ids are the insertion order: ties of the API's order (due date, id) follow the list
     ids = {r["code"]: i for i, r in enumerate(rows)}
     monkeypatch.setattr(workspace, "WALK_BUDGET", budget)
+    monkeypatch.setattr(workspace, "WALK_BUDGET_MAX", budget_max)
     # a part is walked for when its count reaches the cap (a common one): here from 3 dossiers
     monkeypatch.setattr(workspace, "CITY_TEXT_COUNT_CAP", 3)
     monkeypatch.setattr(dossier_service, "LIST_COUNT_CAP", 3)
@@ -128,6 +148,9 @@ def test_the_walked_page_is_the_trigram_paths_page(
     assert True in walks  # common parts were found by the walk…
     if budget < len(rows):
         assert False in walks  # …and, with a walk shorter than the table, rarer ones fell back
+        # parts the first walk found too rarely were walked for again, further, when the bound allowed it
+        assert (max(budgets) > budget) == (budget_max > budget)
+        assert max(budgets) <= budget_max
 
 
 @pytest.mark.parametrize("cap", [2, 5, 13, 1_001])
@@ -142,6 +165,44 @@ def test_the_count_from_the_search_rows_is_the_capped_count(
         matching = len(_matching(rows, text))
         assert _web(db, text, 1, 0)[1:] == (min(matching, cap), matching >= cap), text
         assert _api(db, text, 1, 0)[1] == min(matching, cap), text
+
+
+@pytest.mark.parametrize("cap", [2, 5, 13, 1_001])
+def test_the_count_of_one_status_or_the_open_ones_is_the_capped_count(
+    db: Database, monkeypatch: pytest.MonkeyPatch, cap: int
+) -> None:
+    """The city-wide open queue (and the API's list of one status) counts from the matching rows of
+    `dossier_search`, each looking its dossier up: the same totals as the count over the dossiers."""
+    rows = _rows()
+    for n, row in enumerate(rows):
+        if n % 3 == 0:
+            row["status"] = int(Status.RETURNED)
+        elif n % 5 == 0:
+            row["status"] = int(Status.SUBMITTED)
+    _store(db, rows)
+    monkeypatch.setattr(workspace, "CITY_TEXT_COUNT_CAP", cap)
+    monkeypatch.setattr(dossier_service, "LIST_COUNT_CAP", cap)
+    counted: list[bool] = []  # a count of one status, or of the open ones, answered from the rows
+    count_rows = workspace.city_text_count
+
+    def spy(*args: Any) -> Any:
+        total = count_rows(*args)
+        counted.append(args[3] is not None and total is not None)
+        return total
+
+    monkeypatch.setattr(workspace, "city_text_count", spy)
+    rt = Runtime(db=db, hooks=[])
+    for text in TERMS:
+        found = _matching(rows, text)
+        open_ones = sum(r["status"] in workspace.OPEN_STATUSES for r in found)
+        assert _web(db, text, 1, 0, status="")[1:] == (min(open_ones, cap), open_ones >= cap), text
+        for status in (Status.RETURNED, Status.SUBMITTED):
+            with_status = sum(r["status"] == status for r in found)
+            _, total = dossier_service.list_dossiers(
+                rt, MONITOR, queue="all", search=text, status=int(status), limit=1
+            )
+            assert total == min(with_status, cap), (text, status)
+    assert counted and True in counted
 
 
 def test_a_dossier_in_several_units_is_counted_once(db: Database, monkeypatch: pytest.MonkeyPatch) -> None:
