@@ -15,6 +15,7 @@ PostgreSQL a revision must hold a lock that blocks writes to a table that grows 
   Create the triggers that keep the table FIRST (in the revision's transaction, which the backfill commits),
   so that every write after that keeps the table; the statement must not overwrite what a trigger wrote
   meanwhile (`ON CONFLICT DO NOTHING`: a trigger's row is never older than the batch's snapshot).
+  Resumable: a backfill killed halfway continues after its last committed batch when run again.
 
 Everything a revision does before these calls is committed by them: it must be safe to run again (IF NOT
 EXISTS, CREATE OR REPLACE, DROP TRIGGER IF EXISTS before CREATE TRIGGER), because a revision killed halfway
@@ -146,21 +147,37 @@ def replace_index(
     op.execute(f"ALTER INDEX {new} RENAME TO {name}")
 
 
+# Where a backfill killed halfway had got to: one row per backfill in progress, in a table that exists only
+# while one is (created by the first batch, dropped by the end of the backfill — so a finished upgrade leaves
+# no trace and the schema matches the tables' definitions).
+_PROGRESS = "motcua_backfill_progress"
+
+
 def backfill(name: str, statement: str, *, batch_rows: int | None = None) -> None:
     """PostgreSQL: run `statement` for every range of dossier ids, each range its own transaction.
 
     `statement` reads `dossiers` with `WHERE <alias>.id > :low AND <alias>.id <= :high` and writes with
     `ON CONFLICT DO NOTHING` (or anything else that keeps a row a trigger wrote meanwhile). Rows past the
     highest id at the start are new dossiers: the triggers, created before, have written theirs.
+
+    Resumable: after each batch the last id done is recorded under `name`, and a run killed halfway resumes
+    after it (a kill between a batch and its record does that batch again: the statement is idempotent). The
+    triggers were committed before the first batch, so every dossier written since then keeps the table.
     """
     rows = batch_rows or BATCH_ROWS
     text = sa.text(statement)
     with op.get_context().autocommit_block():
         bind = op.get_bind()
+        bind.execute(
+            sa.text(f"CREATE TABLE IF NOT EXISTS {_PROGRESS} (name text PRIMARY KEY, done bigint NOT NULL)")
+        )
         low, high = bind.execute(sa.text("SELECT min(id) - 1, max(id) FROM dossiers")).one()
-        if high is None:
-            return
-        while low < high:
+        done = bind.execute(
+            sa.text(f"SELECT done FROM {_PROGRESS} WHERE name = :name"), {"name": name}
+        ).scalar()
+        if done is not None and low is not None:
+            low = max(low, done)
+        while high is not None and low < high:
             upper = min(low + rows, high)
             for attempt in range(_DEADLOCK_RETRIES + 1):
                 try:  # autocommit: one statement, one transaction
@@ -171,6 +188,16 @@ def backfill(name: str, statement: str, *, batch_rows: int | None = None) -> Non
                     # than the batch: PostgreSQL cancels one of the two; if it is the batch, do it again.
                     if getattr(error.orig, "sqlstate", None) != "40P01" or attempt == _DEADLOCK_RETRIES:
                         raise
+            bind.execute(
+                sa.text(
+                    f"INSERT INTO {_PROGRESS} (name, done) VALUES (:name, :done) "
+                    "ON CONFLICT (name) DO UPDATE SET done = excluded.done"
+                ),
+                {"name": name, "done": upper},
+            )
             low = upper
             if between_batches is not None:
                 between_batches(name, low)
+        bind.execute(sa.text(f"DELETE FROM {_PROGRESS} WHERE name = :name"), {"name": name})
+        if bind.execute(sa.text(f"SELECT count(*) FROM {_PROGRESS}")).scalar() == 0:
+            bind.execute(sa.text(f"DROP TABLE {_PROGRESS}"))

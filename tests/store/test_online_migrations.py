@@ -172,11 +172,16 @@ def test_a_revision_killed_halfway_ends_in_the_same_schema_when_run_again(
     assert current(url) == "c7d2e9a1f4b3"  # the finished revision is stamped, the killed one is not
     with pg_db.read() as conn:  # its triggers and part of its rows are committed
         assert 0 < conn.exec_driver_sql("SELECT count(*) FROM dossier_search").scalar() < DOSSIERS
-    monkeypatch.setattr(online_migrations, "between_batches", None)
+    killed_at = hook[-1][1]
+    hook.clear()
+    monkeypatch.setattr(online_migrations, "between_batches", lambda name, done: hook.append((name, done)))
     upgrade(url, "heads")
+    # the backfill resumed after its last committed batch: the batches before it were not done again
+    resumed = [done for name, done in hook if name == "dossier_search"]
+    assert resumed and resumed[0] == killed_at + BATCH
     with pg_db.read() as conn:
         _search_is_complete(conn)
-        assert compare_metadata(MigrationContext.configure(conn), schema) == []
+        assert compare_metadata(MigrationContext.configure(conn), schema) == []  # no progress table left
         invalid = conn.exec_driver_sql("SELECT count(*) FROM pg_index WHERE NOT indisvalid").scalar()
     assert invalid == 0
 
