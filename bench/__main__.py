@@ -1,4 +1,4 @@
-"""`python -m bench [--scale small|full] [--only engine,import,load,queries,sqlite]` — see bench/README.md."""
+"""`python -m bench [--scale small|full] [--only engine,import,load,partitions,queries,sqlite]` — see bench/README.md."""
 
 from __future__ import annotations
 
@@ -14,8 +14,8 @@ from typing import Any
 from bench import report, suites
 from bench.loadgen import install_uvloop
 
-BENCHMARKS = ("load", "queries", "import", "engine", "sqlite")
-NEEDS_CLUSTER = {"load", "queries", "import"}
+BENCHMARKS = ("load", "queries", "import", "partitions", "engine", "sqlite")
+NEEDS_CLUSTER = {"load", "queries", "import", "partitions"}
 NEEDS_CITY = {"load", "queries"}
 
 
@@ -85,6 +85,7 @@ def main(argv: list[str] | None = None) -> int:
             "load": lambda: suites.load(ctx, city),
             "queries": lambda: suites.queries(ctx),
             "import": lambda: suites.legacy_import(ctx),
+            "partitions": lambda: suites.partitions(ctx),
             "engine": lambda: suites.engine(ctx),
             "sqlite": lambda: suites.sqlite_commune(ctx),
         }

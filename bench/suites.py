@@ -57,6 +57,7 @@ class Scale:
     sqlite_seconds: float
     shared_buffers: str
     max_wal_size: str
+    partition_events: int  # events in each of the two event tables the `partitions` benchmark compares
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -82,6 +83,7 @@ SCALES = {
         sqlite_seconds=8,
         shared_buffers="1GB",
         max_wal_size="8GB",
+        partition_events=2_000_000,
     ),
     "full": Scale(
         name="full",
@@ -102,6 +104,7 @@ SCALES = {
         sqlite_seconds=20,
         shared_buffers="6GB",
         max_wal_size="32GB",
+        partition_events=20_000_000,
     ),
 }
 
@@ -778,6 +781,24 @@ def legacy_import(ctx: Context) -> tuple[dict[str, Any], list[str]]:
         f"Target: ≥ 100,000 dossiers/s into PostgreSQL; measured {pg_rate:,}/s ({pg_rate / 100_000:.0%}).",
     ]
     return results, lines
+
+
+# ---------------------------------------------------------------- the event log partitioned by month
+
+
+def partitions(ctx: Context) -> tuple[dict[str, Any], list[str]]:
+    """The event log as today against the same events partitioned by month (`bench/partitions.py`)."""
+    from bench import partitions as event_log
+
+    assert ctx.server is not None
+    settings = event_log.Settings(
+        events=ctx.scale.partition_events,
+        seconds=ctx.scale.pgbench_seconds,
+        clients=ctx.scale.pgbench_clients,
+    )
+    ctx.log(f"partitions: {settings.events:,} events in each table")
+    results = event_log.run(ctx.server, ctx.workdir, settings, log=ctx.log)
+    return results, event_log.summary(results)
 
 
 # ---------------------------------------------------------------- engine
