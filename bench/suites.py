@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
+import re
 import shutil
 import tempfile
 import time
@@ -16,6 +17,7 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+import psycopg
 from sqlalchemy import event, select, text
 
 from bench import cluster as pgcluster
@@ -639,7 +641,9 @@ def queries(ctx: Context) -> tuple[dict[str, Any], list[str]]:
 def _explain(db: Database, statement: str, params: Any) -> dict[str, Any]:
     with db.engine.connect() as conn:
         raw: Any = conn.connection.driver_connection
-        with raw.cursor() as cur:
+        # a hot statement (store/db.py) carries PostgreSQL's own `$1` placeholders, run through a RawCursor
+        native = re.search(r"\$\d", statement) is not None
+        with psycopg.RawCursor(raw) if native else raw.cursor() as cur:
             cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, params)
             plan = cur.fetchone()[0][0]
         conn.rollback()
