@@ -520,9 +520,13 @@ def _part_pattern(text: str) -> str | None:
 # hundreds of thousands of dossiers: 14–34 s for a page, 3 s for the capped count. Instead:
 # - the page (sorted by due date) of a common part — its count reached the cap — first walks the due-date order
 #   (`ix_dossiers_due_id`), at most WALK_BUDGET dossiers, probing each one's row of its current step unit by its
-#   key (as "mine" does): "nguyen" fills a page within ≈ 340 dossiers. Only if the walk does not find the page
-#   exactly (a part in 0.1–2 % of the dossiers) is the trigram path used, as before, after the walk (≈ 7 ms at
-#   10 million); a rarer part (its count below the cap) goes to the trigram path at once;
+#   key (as "mine" does): "nguyen" fills a page within ≈ 340 dossiers. A part the walk saw too rarely to fill
+#   the page is walked once more, as far as the share it saw says the page needs (`_regrown_budget`, at most
+#   WALK_BUDGET_MAX: "nguyen thi", 0.2 %, 732 → 134 ms at 10 million, ≈ 8 µs a dossier walked). Only a part
+#   the walk did not see, or too rarely for WALK_BUDGET_MAX, goes to the trigram path, as before (≈ 7 ms lost
+#   to the first walk at 10 million); a rarer part (its count below the cap) goes to it at once. That path
+#   costs what PostgreSQL's trigram index takes to intersect the lists of a part's trigrams: ≈ 300 ms at
+#   10 million for a part made of common ones ("thị mai", "nguyen thi mai"), whatever it matches;
 # - the count reads the matching rows of `dossier_search` alone (no join: the city-wide scope holds every
 #   dossier, and each row's dossier exists), up to a bound, and counts their distinct dossiers: a common part
 #   stops after ≈ the cap's rows, a rare one is read whole from the trigram index, as the page is.
@@ -530,7 +534,7 @@ def _part_pattern(text: str) -> str | None:
 # dossier renamed by hand after it left a unit (`dossier_search` keeps its old text on that unit's row): the
 # walk sees its current text, the trigram path also the old one.
 WALK_BUDGET = 1_000
-WALK_BUDGET_MAX = 16_000  # the furthest a second walk goes (a mid-frequency part; ≈ 7 µs a dossier)
+WALK_BUDGET_MAX = 16_000  # the furthest a second walk goes (a mid-frequency part): ≈ 120 ms at 10 million
 WALKED_PAGE_MAX = 200  # offset + limit beyond which a page is not walked for (the walk would rarely hold it)
 CITY_TEXT_COUNT_CAP = 1_001  # a city-wide search's total on the officer's page stops here ("hơn 1.000")
 _WALK_ORDER = (dossiers.c.due_at.asc().nulls_last(), dossiers.c.id)
