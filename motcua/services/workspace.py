@@ -108,9 +108,12 @@ def officer_queue(rt: Runtime, actor: Actor, query: QueueQuery) -> dict[str, Any
             )
         order = _order(query.sort, large=large, many=total >= cap)
         rows: Iterable[Any] | None = None
+        # The open queue walks only the open dossiers (≈ 5 % of the city): a part too rare among all of them to
+        # reach the cap may still be common among those ("nguyen thi": 999 open, 0.2 % of them, at 10 million).
+        open_only = query.status == "" and set(OPEN_STATUSES) == set(OPEN_QUEUE_STATUSES)
         if (
             city_text
-            and total >= cap
+            and (total >= cap or open_only)
             and query.sort == "due"
             and query.offset + query.limit <= WALKED_PAGE_MAX
         ):
@@ -124,7 +127,7 @@ def officer_queue(rt: Runtime, actor: Actor, query: QueueQuery) -> dict[str, Any
                 order,
                 query.offset + query.limit,
                 in_walk_order=False,
-                open_only=query.status == "" and set(OPEN_STATUSES) == set(OPEN_QUEUE_STATUSES),
+                open_only=open_only,
             )
             if walked is not None:
                 rows = [row._mapping for row in walked[query.offset :]]
@@ -642,7 +645,9 @@ def city_text_count(
     if pattern is None:
         return None
     matching = dossier_search.c.search_text.like(pattern, escape="/")
-    for bound in (cap + cap // 8, 2 * cap):
+    # Each bound is a new scan of the trigram index (≈ 250 ms for a common part at 10 million). An open dossier
+    # has been in more units than a closed one (more rows each): with a status, the second bound at once.
+    for bound in (cap + cap // 8, 2 * cap) if status is None else (2 * cap,):
         rows_of = select(dossier_search.c.dossier_id).where(matching)
         if status is not None:
             rows_of = rows_of.join(dossiers, dossiers.c.id == dossier_search.c.dossier_id).where(status)

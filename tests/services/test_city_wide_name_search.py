@@ -215,6 +215,7 @@ def test_a_dossier_in_several_units_is_counted_once(db: Database, monkeypatch: p
     for cap in (2, 3, 8, 9, 1_001):
         monkeypatch.setattr(workspace, "CITY_TEXT_COUNT_CAP", cap)
         assert _web(db, "thi mai", 1, 0)[1:] == (min(8, cap), cap <= 8)
+        assert _web(db, "thi mai", 1, 0, status="")[1:] == (min(8, cap), cap <= 8)  # open: one bound of rows
     with db.read() as conn:
         # 24 rows of 8 dossiers: a bound of rows may hold too few distinct ones to tell (None: counted as before)
         assert workspace.city_text_count(conn, "thi mai", 3) in (3, None)
@@ -251,3 +252,22 @@ def test_the_open_queue_and_other_filters_are_walked_too(
             )
             assert walked[0] == [r["code"] for r in expected[:4]], (status, text)
     assert True in walks
+
+
+def test_the_open_queue_is_walked_for_a_part_below_the_cap(
+    db: Database, monkeypatch: pytest.MonkeyPatch, walks: list[bool]
+) -> None:
+    """The open dossiers are a small share of the city: a part whose open count stays below the cap is still
+    walked for among them (and gives the trigram path's page); every status, below the cap, is not walked."""
+    rows = _rows()
+    for n, row in enumerate(rows):
+        row["status"] = int(Status.RETURNED) if n % 3 == 0 else int(Status.ACCEPTED)
+    _store(db, rows)
+    walked = _web(db, "thi", 4, 0, "")
+    assert walks == [True] and not walked[2]  # walked, and the count (below the cap) is exact
+    monkeypatch.setattr(workspace, "WALKED_PAGE_MAX", 0)
+    assert _web(db, "thi", 4, 0, "") == walked
+    monkeypatch.setattr(workspace, "WALKED_PAGE_MAX", 200)
+    walks.clear()
+    _web(db, "thi", 4, 0, "all")
+    assert walks == []
