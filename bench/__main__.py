@@ -38,6 +38,9 @@ def main(argv: list[str] | None = None) -> int:
         help="override the wards the lifecycle users spread over (1: all in Phường Sài Gòn)",
     )
     parser.add_argument(
+        "--users", type=int, help="override the scale's lifecycle users (virtual users, one connection each)"
+    )
+    parser.add_argument(
         "--note", default="", help="a remark recorded with every result (e.g. the machine's state)"
     )
     parser.add_argument("--keep", action="store_true", help="keep the scratch directory (logs, SQLite files)")
@@ -57,6 +60,8 @@ def main(argv: list[str] | None = None) -> int:
     scale = suites.SCALES[args.scale]
     if args.dossiers:
         scale = suites.Scale(**(scale.as_dict() | {"dossiers": args.dossiers}))
+    if args.users:
+        scale = suites.Scale(**(scale.as_dict() | {"lifecycle_users": args.users}))
     if args.wards:
         scale = suites.Scale(**(scale.as_dict() | {"lifecycle_wards": args.wards}))
     loop = install_uvloop()
