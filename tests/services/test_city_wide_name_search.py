@@ -9,7 +9,7 @@ from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import delete, insert
+from sqlalchemy import delete, event, insert
 
 from motcua.domain.lifecycle import Status
 from motcua.domain.text import fold
@@ -263,6 +263,7 @@ def test_the_open_queue_is_walked_for_a_part_below_the_cap(
     for n, row in enumerate(rows):
         row["status"] = int(Status.RETURNED) if n % 3 == 0 else int(Status.ACCEPTED)
     _store(db, rows)
+    monkeypatch.setattr(workspace, "MATCHED_IDS_MAX", 0)  # the matches not listed by the count
     walked = _web(db, "thi", 4, 0, "")
     assert walks == [True] and not walked[2]  # walked, and the count (below the cap) is exact
     monkeypatch.setattr(workspace, "WALKED_PAGE_MAX", 0)
@@ -271,3 +272,36 @@ def test_the_open_queue_is_walked_for_a_part_below_the_cap(
     walks.clear()
     _web(db, "thi", 4, 0, "all")
     assert walks == []
+
+
+def test_the_page_of_a_part_whose_matches_were_all_read_is_sorted_from_them(
+    db: Database, monkeypatch: pytest.MonkeyPatch, walks: list[bool]
+) -> None:
+    """When the count read every matching row (fewer than its bound), the page is read by the dossiers' keys:
+    the same page as the trigram path's, with the search rows read once instead of twice, and no walk."""
+    rows = _rows()
+    for n, row in enumerate(rows):
+        row["status"] = int(Status.RETURNED) if n % 3 == 0 else int(Status.ACCEPTED)
+    _store(db, rows)
+    searches: list[str] = []
+
+    def seen(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+        if "dossier_search" in statement:
+            searches.append(statement)
+
+    event.listen(db.engine, "before_cursor_execute", seen)
+    listing = workspace.city_text_matches
+    try:
+        for status in ("", "all", str(int(Status.RETURNED))):
+            for text in TERMS:
+                for limit, offset in ((4, 0), (3, 2), (50, 0)):
+                    searches.clear()
+                    walks.clear()
+                    listed = _web(db, text, limit, offset, status)
+                    if workspace._part_pattern(text) is not None:
+                        assert (len(searches), walks) == (1, []), (status, text)
+                    monkeypatch.setattr(workspace, "city_text_matches", lambda *args: None)
+                    assert _web(db, text, limit, offset, status) == listed, (status, text, limit, offset)
+                    monkeypatch.setattr(workspace, "city_text_matches", listing)
+    finally:
+        event.remove(db.engine, "before_cursor_execute", seen)
