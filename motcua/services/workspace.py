@@ -540,7 +540,8 @@ def _part_pattern(text: str) -> str | None:
 #   10 million for a part made of common ones ("thị mai", "nguyen thi mai"), whatever it matches;
 # - the count reads the matching rows of `dossier_search` alone (no join: the city-wide scope holds every
 #   dossier, and each row's dossier exists), up to a bound, and counts their distinct dossiers: a common part
-#   stops after ≈ the cap's rows, a rare one is read whole from the trigram index, as the page is.
+#   stops after ≈ the cap's rows; a rarer one is read whole, and its dossiers' ids give the page by their keys
+#   (`city_text_matches`), without a second scan of the trigram index.
 # The answer is the same rows in the same order (tests compare both paths), with one difference only for a
 # dossier renamed by hand after it left a unit (`dossier_search` keeps its old text on that unit's row): the
 # walk sees its current text, the trigram path also the old one.
