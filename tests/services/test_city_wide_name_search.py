@@ -305,3 +305,17 @@ def test_the_page_of_a_part_whose_matches_were_all_read_is_sorted_from_them(
                     monkeypatch.setattr(workspace, "city_text_matches", listing)
     finally:
         event.remove(db.engine, "before_cursor_execute", seen)
+
+
+def test_a_part_past_the_cap_whose_rows_were_all_read_pages_from_them(
+    db: Database, monkeypatch: pytest.MonkeyPatch, walks: list[bool]
+) -> None:
+    """1,100 matches with the web's cap of 1,001: the count reads them all (under its bound of 1,126 rows), the
+    total says "more than 1,000", and the page comes from their 1,100 ids (as many parameters, on both databases)
+    — the trigram path's page, without a walk."""
+    rows = [_row(n, NAMES[0], due_at=AT + timedelta(hours=n % 97)) for n in range(1, 1_101)]
+    _store(db, rows)
+    listed = _web(db, "thi mai", 20, 0)
+    assert listed[1:] == (workspace.CITY_TEXT_COUNT_CAP, True) and walks == []
+    monkeypatch.setattr(workspace, "city_text_matches", lambda *args: None)
+    assert _web(db, "thi mai", 20, 0) == listed
