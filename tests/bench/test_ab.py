@@ -30,7 +30,7 @@ def test_each_variant_is_summed_up_over_its_own_phases() -> None:
         _phase(b, 160.0, 9.5),
     ]
     summaries = _summaries([a, b], phases)
-    assert [s["variant"] for s in summaries] == ["A (main), 16 users", "B (other), 16 users"]
+    assert [s["variant"] for s in summaries] == [f"A ({HERE.name}), 16 users", "B (other), 16 users"]
     assert summaries[0]["lifecycles_per_second"] == {"median": 200.0, "min": 180.0, "max": 220.0}
     assert summaries[1]["cpu_ms_per_lifecycle"] == {"median": 9.5, "min": 9.0, "max": 10.0}
     assert summaries[0]["cpu_ms_per_lifecycle"]["median"] == 8.12  # rounded to 0.01 ms
