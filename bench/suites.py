@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import csv
 import json
-import re
 import shutil
 import tempfile
 import time
@@ -641,8 +640,9 @@ def queries(ctx: Context) -> tuple[dict[str, Any], list[str]]:
 def _explain(db: Database, statement: str, params: Any) -> dict[str, Any]:
     with db.engine.connect() as conn:
         raw: Any = conn.connection.driver_connection
-        # a hot statement (store/db.py) carries PostgreSQL's own `$1` placeholders, run through a RawCursor
-        native = re.search(r"\$\d", statement) is not None
+        # A hot statement (store/db.py: a tuple of values) carries PostgreSQL's own `$1` placeholders, run
+        # through a RawCursor; SQLAlchemy's statements carry named ones with a mapping.
+        native = isinstance(params, tuple | list)
         with psycopg.RawCursor(raw) if native else raw.cursor() as cur:
             cur.execute("EXPLAIN (ANALYZE, BUFFERS, FORMAT JSON) " + statement, params)
             plan = cur.fetchone()[0][0]

@@ -549,6 +549,8 @@ WALK_BUDGET = 1_000
 WALK_BUDGET_MAX = 16_000  # the furthest a second walk goes (a mid-frequency part): ≈ 120 ms at 10 million
 WALKED_PAGE_MAX = 200  # offset + limit beyond which a page is not walked for (the walk would rarely hold it)
 CITY_TEXT_COUNT_CAP = 1_001  # a city-wide search's total on the officer's page stops here ("hơn 1.000")
+# The most matching rows `city_text_matches` reads as ids: the web page's bounds, not the API's (cap 10,001).
+MATCHED_IDS_MAX = 2 * CITY_TEXT_COUNT_CAP
 _WALK_ORDER = (dossiers.c.due_at.asc().nulls_last(), dossiers.c.id)
 _OPEN_LITERALLY = dossiers.c.status.in_([literal_column(str(status)) for status in OPEN_QUEUE_STATUSES])
 _WALKED_COLUMNS = tuple(c for c in dossiers.c if c.name not in ("state", "form_data"))
@@ -639,11 +641,6 @@ def _regrown_budget(budget: int, found: int, rows_wanted: int) -> int:
     return needed if needed <= WALK_BUDGET_MAX else 0
 
 
-MATCHED_IDS_MAX = (
-    2_002  # the most matching rows read as ids (`city_text_matches`): the web's bounds, not the API's
-)
-
-
 def city_text_count(
     conn: Connection, text: str, cap: int, status: ColumnElement[bool] | None = None
 ) -> int | None:
@@ -671,10 +668,10 @@ def city_text_matches(
     matching = dossier_search.c.search_text.like(pattern, escape="/")
     # Each bound is a new scan of the trigram index (≈ 250 ms for a common part at 10 million). An open dossier
     # has been in more units than a closed one (more rows each): with a status, the second bound at once.
+    rows_of = select(dossier_search.c.dossier_id).where(matching)
+    if status is not None:
+        rows_of = rows_of.join(dossiers, dossiers.c.id == dossier_search.c.dossier_id).where(status)
     for bound in (cap + cap // 8, 2 * cap) if status is None else (2 * cap,):
-        rows_of = select(dossier_search.c.dossier_id).where(matching)
-        if status is not None:
-            rows_of = rows_of.join(dossiers, dossiers.c.id == dossier_search.c.dossier_id).where(status)
         ids: set[int] | None = None
         if bound <= MATCHED_IDS_MAX:
             read = conn.execute(rows_of.limit(bound)).scalars().all()
