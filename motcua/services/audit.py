@@ -117,11 +117,16 @@ def _transaction_chain(conn: Connection, object_id: str) -> int:
     held = conn.info.get(_HELD_CHAIN_KEY)
     if held is not None and held[0] is transaction:
         return int(held[1])
-    chains = conn.info.get(_CHAINS_CACHE_KEY) or ensure_audit_chains(conn)
-    chain = chain_for(object_id, chains)
-    conn.info[_CHAINS_CACHE_KEY] = chains
+    chain = _object_chain(conn, object_id)
     conn.info[_HELD_CHAIN_KEY] = (transaction, chain)
     return chain
+
+
+def _object_chain(conn: Connection, object_id: str) -> int:
+    """The object's own chain (`chain_for`), K cached per connection."""
+    chains = conn.info.get(_CHAINS_CACHE_KEY) or ensure_audit_chains(conn)
+    conn.info[_CHAINS_CACHE_KEY] = chains
+    return chain_for(object_id, chains)
 
 
 # One round trip on PostgreSQL: lock the head, hash the entry onto it, insert it and move the head. The
@@ -235,10 +240,12 @@ def audit_cte_params(
     object_id: str | int,
     unit_id: str | None,
     data: Mapping[str, Any],
+    alone: bool = False,
 ) -> dict[str, Any] | None:
     """The parameters of `audit_append_ctes` for one entry (same chain rule as `append_audit`), or None when
     the entry cannot be written that way: then call `append_audit`. If the statement returns no entry id
-    (the heads were recreated), call `forget_audit_chains` and `append_audit`."""
+    (the heads were recreated), call `forget_audit_chains` and `append_audit`. `alone`: for a statement that is
+    its own transaction (autocommit): the entry goes to its object's chain and no chain is held."""
     fields = _audit_fields(
         at=at,
         actor_id=actor_id,
@@ -249,7 +256,8 @@ def audit_cte_params(
         unit_id=unit_id,
         data=data,
     )
-    chain = _transaction_chain(conn, str(fields["object_id"]))
+    object_id = str(fields["object_id"])
+    chain = _object_chain(conn, object_id) if alone else _transaction_chain(conn, object_id)
     return _one_statement_params(chain, fields, AUDIT_CTE_PREFIX)
 
 

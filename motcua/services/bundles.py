@@ -40,7 +40,7 @@ from motcua.services.catalog import get_city_procedure
 from motcua.services.dossiers import Submission, submit_dossier
 from motcua.services.forms import validate_form
 from motcua.services.gateway import SERVICE_ACTOR, Exchange, gateway_for, link_prefill, log_exchanges
-from motcua.services.hooks import EventContext
+from motcua.services.hooks import QUIET_HOOKS, EventContext
 from motcua.services.identity import actor_from_row, get_user
 from motcua.services.outbox import claim, enqueue, mark_done, mark_failed
 from motcua.services.runtime import Runtime, UnitsChanged
@@ -485,6 +485,21 @@ def dossier_event_hook(ctx: EventContext) -> None:
                 .values(status="cancelled", updated_at=at)
             )
     refresh_bundle(conn, part["bundle_id"], at)
+
+
+def _writes_nothing(ctx: EventContext) -> bool:
+    """Whether `dossier_event_hook` would write nothing for this event, known without a query: not a submission
+    (the prefill is recorded on it), and no status change or a dossier that cannot be or is known not to be a
+    bundle part (the rules above, as `_bundle_part` applies them)."""
+    if ctx.event.type is Action.SUBMIT:
+        return False
+    if "status" not in ctx.event.changes or ctx.state.procedure_code not in _PART_PROCEDURES:
+        return True
+    known = _not_parts.get(ctx.conn.engine)
+    return known is not None and ctx.dossier_id in known
+
+
+QUIET_HOOKS[dossier_event_hook] = _writes_nothing
 
 
 def _bundle_kind(conn: Connection, bundle_id: str) -> str:

@@ -2,7 +2,8 @@
 
 The engine (`motcua.domain.lifecycle`) decides; this module loads what it needs, stores the projection row
 and the events in the same transaction as the audit entry, and refuses a concurrent change of the same
-dossier (optimistic version check) instead of overwriting it.
+dossier (optimistic version check) instead of overwriting it. On PostgreSQL an action's transaction is usually
+its one writing statement (decision 0013: read unlocked, write if unchanged, else decide again locked).
 """
 
 from __future__ import annotations
@@ -56,10 +57,16 @@ from motcua.domain.lifecycle import (
 )
 from motcua.domain.units import Unit, UnitDirectory
 from motcua.domain.workflow import Role, Workflow
-from motcua.services.audit import append_audit, audit_append_ctes, audit_cte_params, forget_audit_chains
+from motcua.services.audit import (
+    AUDIT_CTE_PREFIX,
+    append_audit,
+    audit_append_ctes,
+    audit_cte_params,
+    forget_audit_chains,
+)
 from motcua.services.files import attach, check_upload, dossier_file_list, store_file
 from motcua.services.forms import validate_form
-from motcua.services.hooks import QUEUE_ONLY_HOOKS, EventContext, EventHook, QueuedJob
+from motcua.services.hooks import QUEUE_ONLY_HOOKS, QUIET_HOOKS, EventContext, EventHook, QueuedJob
 from motcua.services.identity import applicant_user_id, create_user, get_user
 from motcua.services.outbox import enqueue
 from motcua.services.runtime import Runtime, UnitsChanged
@@ -446,32 +453,135 @@ def act(
     return _again_on_new_units(rt, lambda: _act(rt, actor, code, action, payload, summary=summary))
 
 
+@dataclass(frozen=True)
+class _Decided:
+    """An action decided on the dossier's row: what `_act` writes and answers from."""
+
+    row: dict[str, Any]
+    state: DossierState
+    units: UnitDirectory
+    units_token: str | None
+    workflow: Workflow
+    new_state: DossierState
+    events: list[Event]
+    step_role: Role
+
+
+def _decide_on_row(
+    conn: Connection,
+    rt: Runtime,
+    actor: Actor,
+    code: str,
+    action: Action,
+    payload: Mapping[str, Any],
+    now: datetime,
+    *,
+    summary: bool,
+    lock: bool,
+) -> _Decided:
+    row = _load_row(conn, code, for_update=lock, without_form_data=summary, bundle_flag=True)
+    if not row.pop("in_bundle"):  # read by this transaction, which did not submit the dossier
+        from motcua.services.bundles import remember_not_part  # (the bundles use the dossier services)
+
+        remember_not_part(conn, row["id"])
+    state = state_from_dict(row["state"])
+    if not _can_read(conn, actor, row, rt):
+        raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
+    units, units_token = rt.directory_to_write(conn, now.date())
+    workflow = rt.workflows.get(conn, state.workflow_id, state.workflow_version)
+    ctx = _context(rt, units, workflow, state.receiving_unit_id, state.competent_unit_id)
+    new_state, events = decide(state, Command(action, actor, now, payload), ctx)
+    if action is Action.ASSIGN:  # fix: checked before `decide`, so anyone learnt who may be assigned
+        _check_assignee(conn, state, workflow, payload)
+    step_role = workflow.step(state.step).role
+    return _Decided(row, state, units, units_token, workflow, new_state, events, step_role)
+
+
 def _act(
+    rt: Runtime, actor: Actor, code: str, action: Action, payload: Mapping[str, Any], *, summary: bool
+) -> dict[str, Any]:
+    if _may_write_alone(rt):
+        try:
+            answer = _act_alone(rt, actor, code, action, payload, summary=summary)
+        except DomainError:
+            # Refused on what the unlocked read saw: a writer holding the row (another action, a
+            # reorganisation moving the dossier) may change the answer, so it is given by the locked path.
+            answer = None
+        if answer is not None:
+            return answer
+    return _act_in_transaction(rt, actor, code, action, payload, summary=summary)
+
+
+def _may_write_alone(rt: Runtime) -> bool:
+    """PostgreSQL with psycopg (the hot statements' driver), not inside a caller's transaction (a bundle)."""
+    engine = rt.db.engine
+    return (
+        engine.dialect.name == "postgresql"
+        and engine.dialect.driver == "psycopg"
+        and not getattr(rt.db, "joins_a_transaction", False)
+    )
+
+
+def _act_alone(
+    rt: Runtime, actor: Actor, code: str, action: Action, payload: Mapping[str, Any], *, summary: bool
+) -> dict[str, Any] | None:
+    """The action in two statements and no transaction (PostgreSQL, decision 0013): the row read without a lock,
+    then ONE statement writing the row (if its version, the unit registry's token and the audit chain's head
+    are still those the decision was made on), its event, outbox jobs and audit entry — atomic as any single
+    statement, committed by itself. None when the action needs more than that statement (several events, a
+    hook that writes, an audit entry that cannot be folded in) or the row changed since it was read: the caller
+    then runs it in a transaction with the row locked, which waits for the other writer and decides again on
+    what it wrote. A reorganisation committed in between raises `UnitsChanged` (nothing was written)."""
+    now = rt.clock.now()
+    with rt.db.read_one() as conn:
+        d = _decide_on_row(conn, rt, actor, code, action, payload, now, summary=summary, lock=False)
+        if len(d.events) != 1:
+            return None
+        event = d.events[0]
+        ctx = EventContext(conn, rt, d.row["id"], d.new_state, event, actor, dict(payload))
+        job, hooks = _fold_queue_only_hooks(rt, ctx)
+        if not all(hook in QUIET_HOOKS and QUIET_HOOKS[hook](ctx) for hook in hooks):
+            return None
+        entry = _audit_entry(d.new_state, event, actor, d.step_role)
+        audit = audit_cte_params(conn, **entry, alone=True)
+        if audit is None:
+            return None
+        params: dict[str, Any] = {
+            "b_id": d.row["id"],
+            "b_version": d.state.version,
+            "b_units_token": d.units_token,
+            "updated_at": now,
+        }
+        params.update(_row_values(d.new_state))
+        params.update(_event_params(d.new_state, event, audit, job))
+        written, _, audit_id, seen = _STORE_ACTION_ALONE.rows(conn, params)[0]
+        rt.check_units(d.units_token, None if seen is None else str(seen))  # raises if they differ
+        if written != 1:
+            return None  # another action came first (or the audit heads are gone): decide again, locked
+        if audit_id is None:  # the head was deleted after the statement saw it: record the entry at once
+            with rt.db.transaction() as tx:
+                forget_audit_chains(tx)
+                append_audit(tx, **entry)
+        # The answer comes from the state just written and the row already read; a full view's history stops
+        # at this action (another may have committed since).
+        return _view(
+            conn, rt, d.units, d.workflow, d.row, d.new_state, actor, summary=summary, history_to=event.seq
+        )
+
+
+def _act_in_transaction(
     rt: Runtime, actor: Actor, code: str, action: Action, payload: Mapping[str, Any], *, summary: bool
 ) -> dict[str, Any]:
     now = rt.clock.now()
     with rt.db.transaction() as conn:
-        row = _load_row(conn, code, for_update=True, without_form_data=summary, bundle_flag=True)
-        if not row.pop("in_bundle"):  # read by this transaction, which did not submit the dossier
-            from motcua.services.bundles import remember_not_part  # (the bundles use the dossier services)
-
-            remember_not_part(conn, row["id"])
-        state = state_from_dict(row["state"])
-        if not _can_read(conn, actor, row, rt):
-            raise NotFound("dossier.not_found", f"Không tìm thấy hồ sơ {code}.")
-        units, units_token = rt.directory_to_write(conn, now.date())
-        workflow = rt.workflows.get(conn, state.workflow_id, state.workflow_version)
-        ctx = _context(rt, units, workflow, state.receiving_unit_id, state.competent_unit_id)
-        new_state, events = decide(state, Command(action, actor, now, payload), ctx)
-        if action is Action.ASSIGN:  # fix: checked before `decide`, so anyone learnt who may be assigned
-            _check_assignee(conn, state, workflow, payload)
-        step_role = workflow.step(state.step).role
+        d = _decide_on_row(conn, rt, actor, code, action, payload, now, summary=summary, lock=True)
+        row, state, new_state, events, units_token = d.row, d.state, d.new_state, d.events, d.units_token
         if conn.dialect.name == "postgresql" and len(events) == 1:
             job, hooks = _fold_queue_only_hooks(
                 rt, EventContext(conn, rt, row["id"], new_state, events[0], actor, dict(payload))
             )
             seen = _store_action(
-                conn, row["id"], state.version, new_state, events[0], actor, step_role, now, job
+                conn, row["id"], state.version, new_state, events[0], actor, d.step_role, now, job
             )
             rt.check_units(units_token, seen)
             _run_hooks(conn, rt, row["id"], new_state, events, actor, payload, hooks)
@@ -483,9 +593,9 @@ def _act(
             if changed != 1:
                 raise _concurrent_update()
             rt.check_units(units_token, current_units_token(conn))  # after the write: see _store_submission
-            _record(conn, rt, row["id"], new_state, events, actor, step_role, payload)
+            _record(conn, rt, row["id"], new_state, events, actor, d.step_role, payload)
         # The answer comes from the state just written and the row already loaded: no re-read.
-        return _view(conn, rt, units, workflow, row, new_state, actor, summary=summary)
+        return _view(conn, rt, d.units, d.workflow, row, new_state, actor, summary=summary)
 
 
 _UPDATE_DOSSIER = update(dossiers).where(
@@ -613,6 +723,19 @@ _STORE_ACTION = HotStatement(
         f"""
         UPDATE dossiers SET {", ".join(f"{c} = :{c}" for c in _ROW_COLUMNS)}
         WHERE id = :b_id AND version = :b_version""",
+    )
+)
+# The same, written alone (autocommit, `_act_alone`): the row only if the unit registry's token is still the one
+# the decision was made on (checked by the writing statement itself: it cannot be rolled back after) and its
+# audit chain's head exists (so the row is never written without its entry).
+_STORE_ACTION_ALONE = HotStatement(
+    _with_event_sql(
+        "changed",
+        f"""
+        UPDATE dossiers SET {", ".join(f"{c} = :{c}" for c in _ROW_COLUMNS)}
+        WHERE id = :b_id AND version = :b_version
+          AND (SELECT token FROM units_version WHERE id = 1) IS NOT DISTINCT FROM :b_units_token
+          AND EXISTS (SELECT 1 FROM audit_heads WHERE chain = :{AUDIT_CTE_PREFIX}chain)""",
     )
 )
 _STORE_SUBMISSION = HotStatement(
@@ -1017,10 +1140,12 @@ def _view(
     summary: bool = False,
     events: list[Event] | None = None,
     files: list[dict[str, Any]] | None = None,
+    history_to: int | None = None,
 ) -> dict[str, Any]:
     """The dossier as its reader sees it, from its current `state` and the row's other columns (id, procedure
     code and name, applicant name; form data unless `summary`). `events` and `files`: the whole history and
-    the file list when the caller knows them already (a new dossier), else they are read."""
+    the file list when the caller knows them already (a new dossier), else they are read; `history_to`: the
+    history read stops at that event."""
     dossier_id = row["id"]
     ctx = _context(rt, units, wf, state.receiving_unit_id, state.competent_unit_id)
     step = wf.step(state.step)
@@ -1065,6 +1190,7 @@ def _view(
             "data": dict(e.data),
         }
         for e in (history(conn, dossier_id) if events is None else events)
+        if history_to is None or e.seq <= history_to
     ]
     return view
 

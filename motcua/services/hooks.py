@@ -39,6 +39,11 @@ QueuedJob = tuple[str, str, dict[str, Any]]
 # job in its own statement instead of running the hook after it: the same row, committed with the action, one
 # round trip less. Every other path runs the hook itself.
 QUEUE_ONLY_HOOKS: dict[EventHook, Callable[[EventContext], QueuedJob | None]] = {issue_on_event: document_job}
+# Hooks that can tell, without a database read, that they would write nothing for an event, with the function
+# telling it (True: nothing to write). An action whose every hook is queue-only or quiet for its event is written
+# by one statement outside any transaction on PostgreSQL (`dossiers.act`); a hook not listed here is assumed to
+# write, and the action runs in a transaction as before. The owner of a hook registers it with its definition.
+QUIET_HOOKS: dict[EventHook, Callable[[EventContext], bool]] = {}
 
 
 def default_hooks() -> list[EventHook]:

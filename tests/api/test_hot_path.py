@@ -72,9 +72,25 @@ def test_answers_equal_a_fresh_read_at_every_step(api: DossierApi) -> None:
     assert report.ok, report.problems
 
 
+@contextmanager
+def autocommitted(database: Database) -> Iterator[list[bool]]:
+    """For each statement sent: whether its PostgreSQL connection was in autocommit (no BEGIN, no COMMIT)."""
+    seen: list[bool] = []
+
+    def record(conn: Any, *_: Any) -> None:
+        seen.append(bool(getattr(conn.connection.driver_connection, "autocommit", False)))
+
+    event.listen(database.engine, "before_cursor_execute", record)
+    try:
+        yield seen
+    finally:
+        event.remove(database.engine, "before_cursor_execute", record)
+
+
 def test_an_action_is_two_statements_on_postgresql(api: DossierApi, runtime: Runtime) -> None:
-    """Without event hooks, an action on PostgreSQL is the locked read and ONE statement writing the row,
-    the event, the outbox job and the audit entry; on SQLite the same rows are written one by one."""
+    """Without event hooks, an action on PostgreSQL is two statements outside any transaction (no BEGIN, no
+    COMMIT: decision 0013): the read of the row, and ONE statement writing the row, the event, the outbox job
+    and the audit entry; on SQLite the same rows are written one by one in a transaction."""
     code = api.submit("congdan")["code"]
     rt = Runtime(db=runtime.db, clock=runtime.clock, calendar=runtime.calendar, hooks=[])
     with runtime.db.read() as conn:
@@ -82,14 +98,15 @@ def test_an_action_is_two_statements_on_postgresql(api: DossierApi, runtime: Run
     actor = actor_from_row(user)
     assert actor.kind is ActorKind.OFFICER
     before = api.row_counts()
-    with statements(runtime.db) as seen:
+    with statements(runtime.db) as seen, autocommitted(runtime.db) as alone:
         dossier_service.act(rt, actor, code, Action.ACCEPT, {}, summary=True)
     dossier_reads = [s for s in seen if s.startswith("SELECT dossiers.")]
     writes = [s for s in seen if s.lstrip().startswith(("INSERT", "UPDATE", "WITH"))]
     assert len(dossier_reads) == 1  # the answer is not read back
     if runtime.db.dialect == "postgresql":
-        assert "FOR UPDATE" in dossier_reads[0]
+        assert "FOR UPDATE" not in dossier_reads[0]
         assert len(writes) == 1, writes  # (the rest: this new runtime's first look at units and workflow)
+        assert all(alone), list(zip(seen, alone, strict=True))
     after = api.row_counts()
     assert after["dossier_events"] == before["dossier_events"] + 1
     assert after["audit_log"] == before["audit_log"] + 1
@@ -100,6 +117,77 @@ def test_an_action_is_two_statements_on_postgresql(api: DossierApi, runtime: Run
             .order_by(outbox.c.id)
         ).scalars()
         assert [(job["seq"], job["status"]) for job in jobs] == [(1, 1), (2, 2)]  # submitted, accepted
+    assert verify_database(runtime.db).ok
+
+
+class _CompetitorFirst:
+    """Stands in for the action's one statement: runs `compete` (another officer's action, committed) first."""
+
+    def __init__(self, original: Any, compete: Any) -> None:
+        self.original, self.compete = original, compete
+
+    def rows(self, conn: Any, params: dict[str, Any]) -> Any:
+        compete, self.compete = self.compete, None
+        if compete is not None:
+            compete()
+        return self.original.rows(conn, params)
+
+
+def _officer(runtime: Runtime, username: str) -> Any:
+    with runtime.db.read() as conn:
+        return actor_from_row(get_user(conn, username) or {})
+
+
+@pytest.mark.parametrize(
+    ("first", "then", "expected"),
+    [
+        # both assign: the second is decided again on the first's state, and done after it
+        ("assign", "assign", None),
+        # both accept: the second is refused as if sent after the first (not a bare "changed meanwhile")
+        ("accept", "accept", "dossier.action_not_allowed_in_status"),
+    ],
+)
+def test_an_action_that_lost_the_race_is_decided_again_on_the_winners_state(
+    api: DossierApi,
+    runtime: Runtime,
+    monkeypatch: pytest.MonkeyPatch,
+    first: str,
+    then: str,
+    expected: str | None,
+) -> None:
+    """On PostgreSQL an action reads the row without a lock and writes it if its version is unchanged (decision
+    0013). Another action committed between the two: the write changes nothing, and the action is run again with
+    the row locked, on the winner's state — what the officers would get had they clicked one after the other."""
+    if runtime.db.dialect != "postgresql":
+        pytest.skip("SQLite serialises writers: no action can commit between another's read and write")
+    code = api.submit("congdan")["code"]
+    if first == "assign":
+        api.act("sg.tiepnhan", code, "accept")
+    username = "sg.quantri" if first == "assign" else "sg.tiepnhan"
+    payload = {"assignee_id": "sg.xuly"} if first == "assign" else {}
+    actor = _officer(runtime, username)
+    won: list[dict[str, Any]] = []
+
+    def compete() -> None:
+        won.append(dossier_service.act(runtime, actor, code, Action(first), payload))
+
+    monkeypatch.setattr(
+        dossier_service, "_STORE_ACTION_ALONE", _CompetitorFirst(dossier_service._STORE_ACTION_ALONE, compete)
+    )
+    before = api.get(username, code)
+    if expected is None:
+        answer = dossier_service.act(runtime, actor, code, Action(then), payload)
+        assert won and answer["version"] == won[0]["version"] + 1 == before["version"] + 2
+        assert answer == api.get(username, code)
+    else:
+        with pytest.raises(Exception) as refused:
+            dossier_service.act(runtime, actor, code, Action(then), payload)
+        assert getattr(refused.value, "code", None) == expected
+        assert won and api.get(username, code)["version"] == before["version"] + 1
+    types = [h["type"] for h in api.get(username, code)["history"]]
+    assert types.count(then) == (2 if expected is None else 1)
+    with runtime.db.read() as conn:
+        assert replay_check(conn, code)
     assert verify_database(runtime.db).ok
 
 

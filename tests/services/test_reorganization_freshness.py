@@ -248,18 +248,12 @@ def test_a_submission_written_before_the_apply_took_its_lock_is_moved_with_the_o
         assert verify_audit(conn).ok
 
 
-@pytest.mark.postgres
-def test_an_action_begun_before_the_apply_committed_is_done_at_the_new_unit(
-    runtime: Runtime, city: dict[str, Any], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    """An officer's action on an open dossier of the closing ward, in a stale process, reaches the row after the
-    apply took its lock: it waits, then reads the moved row and acts on it at the new ward, on the new
-    directory — never writes the old ward back."""
-    rt = runtime
-    _pg_only(rt)
-    other = another_process(rt)
-    # an officer of the new ward (its account made ahead of the day), acting in a process that knows no new ward
-    receiver = officer(rt, "tdbt.tiepnhan", NEW, Role.RECEIVER, Role.PROCESSOR, Role.UNIT_ADMIN)
+def _accept_while_the_apply_holds_its_lock(
+    rt: Runtime, monkeypatch: pytest.MonkeyPatch, other: Runtime, receiver: Any, code: str
+) -> dict[str, Any]:
+    """The apply takes its lock and holds its transaction open; `receiver` accepts `code` in the stale process
+    `other` meanwhile, until something of it waits on `dossiers`; then the apply commits. Both results (the
+    action's may be its exception)."""
     holding, release = threading.Event(), threading.Event()
     original = reorg_service._check
 
@@ -270,7 +264,6 @@ def test_an_action_begun_before_the_apply_committed_is_done_at_the_new_unit(
 
     monkeypatch.setattr(reorg_service, "_check", held_check)
     results: dict[str, Any] = {}
-    code = city["open"][0]
 
     def applying() -> None:
         results["apply"] = apply_merge(rt)
@@ -286,10 +279,27 @@ def test_an_action_begun_before_the_apply_committed_is_done_at_the_new_unit(
     assert holding.wait(10)
     act_thread = threading.Thread(target=acting)
     act_thread.start()
-    _until(lambda: _waiting_on_dossiers(rt) >= 1)
+    _until(lambda: _waiting_on_dossiers(rt) >= 1)  # the action (its read or its write) waits for the apply
     release.set()
     apply_thread.join(20)
     act_thread.join(20)
+    return results
+
+
+@pytest.mark.postgres
+def test_an_action_begun_before_the_apply_committed_is_done_at_the_new_unit(
+    runtime: Runtime, city: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """An officer's action on an open dossier of the closing ward, in a stale process, reaches the row after the
+    apply took its lock: it waits, then reads the moved row and acts on it at the new ward, on the new
+    directory — never writes the old ward back."""
+    rt = runtime
+    _pg_only(rt)
+    other = another_process(rt)
+    # an officer of the new ward (its account made ahead of the day), acting in a process that knows no new ward
+    receiver = officer(rt, "tdbt.tiepnhan", NEW, Role.RECEIVER, Role.PROCESSOR, Role.UNIT_ADMIN)
+    code = city["open"][0]
+    results = _accept_while_the_apply_holds_its_lock(rt, monkeypatch, other, receiver, code)
 
     assert not isinstance(results["action"], Exception), results["action"]
     row = row_of(rt, code)
@@ -299,6 +309,35 @@ def test_an_action_begun_before_the_apply_committed_is_done_at_the_new_unit(
         assert types[-2:] == ["reorganize", "accept"]
         assert dossier_service.replay_check(conn, code)
         assert verify_audit(conn).ok
+
+
+@pytest.mark.postgres
+def test_an_action_on_an_unmoved_dossier_straddling_the_apply_is_written_once_on_the_new_directory(
+    runtime: Runtime, city: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The action's one statement (written outside a transaction, decision 0013) reaches the row while the apply
+    holds its lock: it waits, then sees the new registry's token and writes nothing; the action runs again on the
+    new directory and is recorded once — an autocommitted write cannot be rolled back, so the check must be in it."""
+    rt = runtime
+    _pg_only(rt)
+    other = another_process(rt)
+    receiver = officer(rt, "sg.tiepnhan2", OTHER, Role.RECEIVER)
+    code = city["other"]
+    results = _accept_while_the_apply_holds_its_lock(rt, monkeypatch, other, receiver, code)
+
+    assert not isinstance(results["action"], Exception), results["action"]
+    assert results["action"]["status"]["code"] == int(Status.ACCEPTED)
+    with rt.db.read() as conn:
+        row = conn.execute(select(dossiers).where(dossiers.c.code == code)).one()
+        types = [e.type.value for e in dossier_service.history(conn, row.id)]
+        assert types == ["submit", "accept"]
+        assert dossier_service.replay_check(conn, code)
+        assert verify_audit(conn).ok
+        held, token = other.directory_to_write(
+            conn, rt.clock.now().date()
+        )  # what the process holds (no read)
+        assert token == units_token(conn) and NEW in held  # it acted on the new registry
+    assert (row.receiving_unit_id, row.status) == (OTHER, int(Status.ACCEPTED))
 
 
 def test_the_migration_installs_the_token_and_its_triggers(empty_db: Any) -> None:
