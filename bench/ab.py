@@ -43,22 +43,33 @@ class Variant:
         return f"{'A' if self.tree == HERE else 'B'} ({self.tree.name}), {self.users} users"
 
 
-def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
+def tree_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options every comparison of code trees on one city takes (also `bench.service_ab`)."""
     parser.add_argument("--scale", choices=sorted(suites.SCALES), default="small")
     parser.add_argument("--city", type=Path, help="the kept cluster and city (as `python -m bench --city`)")
     parser.add_argument("--dossiers", type=int, help="override the scale's number of dossiers in the city")
     parser.add_argument("--b", type=Path, help="another checkout to compare with this one")
+    parser.add_argument("--note", default="")
+
+
+def trees_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[Path]:
+    """This checkout, and `--b` if given (refused unless it is a checkout of this repository)."""
+    trees = [HERE] + ([args.b.resolve()] if args.b else [])
+    if args.b and not (trees[1] / "motcua" / "__init__.py").is_file():
+        parser.error(f"--b {args.b}: not a checkout of this repository (no motcua/ there)")
+    return trees
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
+    tree_arguments(parser)
     parser.add_argument("--users", default="16", help="comma-separated numbers of lifecycle users")
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--seconds", type=float, default=30)
     parser.add_argument("--app", choices=sorted(APPS), default="core")
     parser.add_argument("--workers", type=int, default=os.cpu_count() or 2)
-    parser.add_argument("--note", default="")
     args = parser.parse_args(argv)
-    trees = [HERE] + ([args.b.resolve()] if args.b else [])
-    if args.b and not (trees[1] / "motcua" / "__init__.py").is_file():
-        parser.error(f"--b {args.b}: not a checkout of this repository (no motcua/ there)")
+    trees = trees_of(parser, args)
     users = [int(n) for n in args.users.split(",") if n.strip()]
     if not users or min(users) < 1 or args.rounds < 1 or args.seconds <= 0:
         parser.error("--users, --rounds and --seconds must be positive")

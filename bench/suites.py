@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import psycopg
-from sqlalchemy import event, select, text
+from sqlalchemy import event, select, text, update
 
 from bench import cluster as pgcluster
 from bench import loadgen, report
@@ -30,6 +30,7 @@ from motcua.services.seed import DEMO_PASSWORD, ensure_demo_accounts, setup_refe
 from motcua.store import migrate
 from motcua.store.db import Database
 from motcua.store.schema.dossiers import dossiers
+from motcua.store.schema.identity import users
 from motcua.web.auth import SESSION_COOKIE
 
 KHAI_SINH = "1.001193"
@@ -403,12 +404,15 @@ def ward_teams(url: str, count: int, form: dict[str, Any]) -> list[WardTeam]:
                     )  # fmt: skip
                 for demo, (role, label) in TEAM_ROLES.items():
                     username = names[demo] = f"bench{n}.{demo.split('.', 1)[1]}"
-                    if get_user(conn, username) is None:
+                    officer = get_user(conn, username)
+                    if officer is None:
                         create_user(
                             conn, user_id=username, username=username, password=DEMO_PASSWORD,
                             kind=ActorKind.OFFICER, full_name=f"Cán bộ {label} {n}", now=now, unit_id=ward,
                             roles=frozenset({role}),
                         )  # fmt: skip
+                    elif officer["unit_id"] != ward:  # made by a run with another number of wards
+                        conn.execute(update(users).where(users.c.id == username).values(unit_id=ward))
                 teams.append(WardTeam(names, _submission(ward, form)))
     finally:
         db.dispose()
