@@ -1,7 +1,7 @@
 """What every result records (date, machine, load, versions, scale, ceilings) and how it is written.
 
-A result is `bench/results/<date>-<name>-<scale>.json` plus a Markdown twin; the JSON is the source, the
-Markdown is for people (the README quotes it).
+A result is `bench/results/<date>-<name>-<scale>.json` plus a Markdown twin (`-2`, `-3` … for later runs of the
+same day: never overwritten); the JSON is the source, the Markdown is for people (the README quotes it).
 """
 
 from __future__ import annotations
@@ -62,6 +62,15 @@ def versions(postgresql: str | None = None) -> dict[str, str]:
     return found
 
 
+def free_stem(directory: Path, stem: str) -> str:
+    """`stem`, or the first of `stem-2`, `stem-3` … that names no result in `directory` yet."""
+    candidate, n = stem, 1
+    while (directory / f"{candidate}.json").exists() or (directory / f"{candidate}.md").exists():
+        n += 1
+        candidate = f"{stem}-{n}"
+    return candidate
+
+
 @dataclass
 class Run:
     """One `python -m bench` run: shared context every result of the run carries."""
@@ -76,9 +85,10 @@ class Run:
     note: str = ""
 
     def write(self, name: str, results: dict[str, Any], *, summary: list[str]) -> Path:
-        """Write `<date>-<name>-<scale>.json` and `.md`; returns the JSON path."""
+        """Write `<date>-<name>-<scale>.json` and `.md` — `-2`, `-3` … after the scale when an earlier run of the
+        day holds that name (results are never overwritten: the README quotes them) —; returns the JSON path."""
         RESULTS_DIR.mkdir(parents=True, exist_ok=True)
-        stem = f"{self.started:%Y-%m-%d}-{name}-{self.scale}"
+        stem = free_stem(RESULTS_DIR, f"{self.started:%Y-%m-%d}-{name}-{self.scale}")
         document = {
             "benchmark": name,
             "date": self.started.isoformat(timespec="seconds"),
