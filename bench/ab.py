@@ -21,7 +21,8 @@ import os
 import statistics
 import subprocess
 import sys
-from contextlib import ExitStack
+from collections.abc import Iterator
+from contextlib import ExitStack, contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -60,6 +61,29 @@ def trees_of(parser: argparse.ArgumentParser, args: argparse.Namespace) -> list[
     return trees
 
 
+@contextmanager
+def city_context(
+    scale: suites.Scale, run: report.Run, args: argparse.Namespace, *, workers: int, client: str
+) -> Iterator[tuple[suites.Context, dict[str, Any]]]:
+    """The run's context with its cluster started and its city built (or the one kept in `--city` reused), and
+    the city's figures; afterwards the cluster is stopped and the scratch directory removed."""
+    ctx = suites.Context(
+        scale=scale,
+        run=run,
+        workers=workers,
+        client=client,
+        workdir=suites.scratch_dir(),
+        city_dir=args.city.resolve() if args.city else None,
+    )
+    try:
+        suites.start_cluster(ctx)
+        yield ctx, suites.build_city(ctx)
+    finally:
+        if ctx.server is not None:
+            ctx.server.stop()
+        suites.remove(ctx.workdir)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.ab", description=__doc__)
     tree_arguments(parser)
@@ -86,25 +110,11 @@ def main(argv: list[str] | None = None) -> int:
         scale_settings=scale.as_dict() | {"workers": args.workers, "event_loop": loop, "app": args.app},
     )
     run.note = args.note
-    ctx = suites.Context(
-        scale=scale,
-        run=run,
-        workers=args.workers,
-        client="raw",
-        workdir=suites.scratch_dir(),
-        city_dir=args.city.resolve() if args.city else None,
-    )
     engines = {str(tree): _compile(tree) for tree in trees}
-    try:
-        suites.start_cluster(ctx)
-        city = suites.build_city(ctx)
+    with city_context(scale, run, args, workers=args.workers, client="raw") as (ctx, city):
         assert ctx.city_url is not None
         teams = suites.ward_teams(ctx.city_url, scale.lifecycle_wards, suites.example_form(ctx.city_url))
         phases = _alternate(ctx, args, trees, variants, teams)
-    finally:
-        if ctx.server is not None:
-            ctx.server.stop()
-        suites.remove(ctx.workdir)
     results = {"city": city, "engines": engines, "variants": _summaries(variants, phases), "phases": phases}
     lines = _report(results)
     path = run.write("ab", results, summary=lines)

@@ -23,8 +23,8 @@ import sys
 from pathlib import Path
 from typing import Any
 
-from bench import report, suites
-from bench.ab import HERE, _compile, _spread, tree_arguments, trees_of
+from bench import loadgen, report, suites
+from bench.ab import HERE, _compile, _spread, city_context, tree_arguments, trees_of
 from bench.server import cpu_seconds
 
 CHILD = Path(__file__).resolve().with_name("service_child.py")
@@ -60,23 +60,14 @@ def main(argv: list[str] | None = None) -> int:
     scale = dataclasses.replace(scale, dossiers=args.dossiers or scale.dossiers)
     run = report.Run(scale=scale.name, scale_settings=scale.as_dict() | {"app": args.app})
     run.note = args.note
-    ctx = suites.Context(
-        scale=scale,
-        run=run,
-        workers=1,
-        client="in-process",
-        workdir=suites.scratch_dir(),
-        city_dir=args.city.resolve() if args.city else None,
-    )
     engines = {str(tree): _compile(tree) for tree in trees}
-    try:
-        suites.start_cluster(ctx)
-        city = suites.build_city(ctx)
+    with city_context(scale, run, args, workers=1, client="in-process") as (ctx, city):
         assert ctx.city_url is not None and ctx.server is not None
         teams = suites.ward_teams(ctx.city_url, args.wards, suites.example_form(ctx.city_url))
         job = {
             "url": ctx.city_url,
             "teams": [dataclasses.asdict(team) for team in teams],
+            "steps": loadgen.LIFECYCLE,
             "lifecycles": args.lifecycles,
             "app": args.app,
         }
@@ -89,10 +80,6 @@ def main(argv: list[str] | None = None) -> int:
                 )
                 figures = _phase(variant, job | {"threads": variant.threads}, ctx.server.postmaster_pids)
                 phases.append({"round": round_number, "variant": variant.label} | figures)
-    finally:
-        if ctx.server is not None:
-            ctx.server.stop()
-        suites.remove(ctx.workdir)
     results = {"city": city, "engines": engines, "variants": summaries(variants, phases), "phases": phases}
     lines = report_lines(results)
     path = run.write(f"service-ab-{args.app}", results, summary=lines)

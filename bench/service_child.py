@@ -2,7 +2,7 @@
 
 Run as a file (`python bench/service_child.py`) with the variant's tree first on PYTHONPATH: it imports only
 `motcua`, so the tree's own code runs (another tree's `bench/` may not have this file). Protocol on stdin/stdout,
-one JSON line each: the job in (`url`, `teams`, `lifecycles`, `threads`, `app`); after a warm-up it prints
+one JSON line each: the job in (`url`, `teams`, `steps`, `lifecycles`, `threads`, `app`); after a warm-up it prints
 `{"ready": true}` and waits for one line; then it runs the lifecycles and prints its CPU and wall seconds, so
 the parent can read the database's CPU over exactly the measured part.
 """
@@ -26,15 +26,10 @@ from motcua.services.runtime import Runtime
 from motcua.store.db import Database
 from motcua.store.schema.identity import users
 
-# (demo account of the step, action, payload): the HTTP load's lifecycle (bench/loadgen.py), after the filing
-STEPS: tuple[tuple[str, Action, dict[str, Any]], ...] = (
-    ("sg.tiepnhan", Action.ACCEPT, {}),
-    ("sg.xuly", Action.FORWARD, {"note": "Đủ điều kiện"}),
-    ("sg.pheduyet", Action.APPROVE, {}),
-    ("sg.xuly", Action.ISSUE_RESULT, {"result": {"so": "123/2026"}}),
-    ("sg.traketqua", Action.RETURN_RESULT, {"method": "desk"}),
-)
 WARM_UP = 20
+# (action, demo account, payload) after the filing: the HTTP load's lifecycle, sent by the parent in the job
+# (`bench.loadgen.LIFECYCLE`)
+Steps = Sequence[tuple[str, str, Mapping[str, Any]]]
 
 
 class Team:
@@ -67,15 +62,15 @@ def teams_of(db: Database, teams: Sequence[Mapping[str, Any]]) -> list[Team]:
     return result
 
 
-def lifecycle(rt: Runtime, team: Team) -> str:
+def lifecycle(rt: Runtime, team: Team, steps: Steps) -> str:
     """File one dossier and take it to the handing-over (summary answers, as the HTTP load asks); its code."""
     code = str(dossier_service.submit_dossier(rt, team.actors["congdan"], team.submission)["code"])
-    for demo, action, payload in STEPS:
-        dossier_service.act(rt, team.actors[demo], code, action, payload, summary=True)
+    for action, demo, payload in steps:
+        dossier_service.act(rt, team.actors[demo], code, Action(action), payload, summary=True)
     return code
 
 
-def run_lifecycles(rt: Runtime, teams: Sequence[Team], count: int, threads: int) -> list[str]:
+def run_lifecycles(rt: Runtime, teams: Sequence[Team], steps: Steps, count: int, threads: int) -> list[str]:
     """`count` lifecycles on `threads` threads, each thread with its own team (round robin); the codes."""
     codes: list[str] = []
     errors: list[BaseException] = []
@@ -84,7 +79,7 @@ def run_lifecycles(rt: Runtime, teams: Sequence[Team], count: int, threads: int)
         team = teams[n % len(teams)]
         try:
             for _ in range(count // threads + (1 if n < count % threads else 0)):
-                codes.append(lifecycle(rt, team))
+                codes.append(lifecycle(rt, team, steps))
         except BaseException as exc:  # reported by the parent thread
             errors.append(exc)
 
@@ -103,11 +98,11 @@ def main() -> int:
     db = Database(job["url"])
     rt = Runtime(db=db, hooks=[] if job["app"] == "core" else default_hooks())
     teams = teams_of(db, job["teams"])
-    run_lifecycles(rt, teams, WARM_UP, job["threads"])
+    run_lifecycles(rt, teams, job["steps"], WARM_UP, job["threads"])
     print(json.dumps({"ready": True}), flush=True)
     sys.stdin.readline()
     cpu, wall = time.process_time(), time.perf_counter()
-    run_lifecycles(rt, teams, job["lifecycles"], job["threads"])
+    run_lifecycles(rt, teams, job["steps"], job["lifecycles"], job["threads"])
     result = {"cpu_seconds": time.process_time() - cpu, "wall_seconds": time.perf_counter() - wall}
     print(json.dumps(result), flush=True)
     db.dispose()

@@ -505,7 +505,8 @@ def _act(
             answer = _act_alone(rt, actor, code, action, payload, summary=summary)
         except DomainError:
             # Refused on what the unlocked read saw: a writer holding the row (another action, a
-            # reorganisation moving the dossier) may change the answer, so it is given by the locked path.
+            # reorganisation moving the dossier) may change the answer, so it is given by the locked path —
+            # which, after `UnitsChanged`, builds the new directory.
             answer = None
         if answer is not None:
             return answer
@@ -513,13 +514,8 @@ def _act(
 
 
 def _may_write_alone(rt: Runtime) -> bool:
-    """PostgreSQL with psycopg (the hot statements' driver), not inside a caller's transaction (a bundle)."""
-    engine = rt.db.engine
-    return (
-        engine.dialect.name == "postgresql"
-        and engine.dialect.driver == "psycopg"
-        and not getattr(rt.db, "joins_a_transaction", False)
-    )
+    """PostgreSQL, not inside a caller's transaction (a bundle's)."""
+    return rt.db.dialect == "postgresql" and not getattr(rt.db, "joins_a_transaction", False)
 
 
 def _act_alone(
@@ -531,7 +527,8 @@ def _act_alone(
     statement, committed by itself. None when the action needs more than that statement (several events, a
     hook that writes, an audit entry that cannot be folded in) or the row changed since it was read: the caller
     then runs it in a transaction with the row locked, which waits for the other writer and decides again on
-    what it wrote. A reorganisation committed in between raises `UnitsChanged` (nothing was written)."""
+    what it wrote. A reorganisation committed in between raises `UnitsChanged` (nothing was written; the
+    directory is forgotten)."""
     now = rt.clock.now()
     with rt.db.read_one() as conn:
         d = _decide_on_row(conn, rt, actor, code, action, payload, now, summary=summary, lock=False)
@@ -546,14 +543,8 @@ def _act_alone(
         audit = audit_cte_params(conn, **entry, alone=True)
         if audit is None:
             return None
-        params: dict[str, Any] = {
-            "b_id": d.row["id"],
-            "b_version": d.state.version,
-            "b_units_token": d.units_token,
-            "updated_at": now,
-        }
-        params.update(_row_values(d.new_state))
-        params.update(_event_params(d.new_state, event, audit, job))
+        params = _action_params(d.row["id"], d.state.version, d.new_state, event, audit, job, now)
+        params["b_units_token"] = d.units_token
         written, _, audit_id, seen = _STORE_ACTION_ALONE.rows(conn, params)[0]
         rt.check_units(d.units_token, None if seen is None else str(seen))  # raises if they differ
         if written != 1:
@@ -769,6 +760,22 @@ def _event_params(
     return params
 
 
+def _action_params(
+    dossier_id: int,
+    old_version: int,
+    state: DossierState,
+    e: Event,
+    audit: Mapping[str, Any],
+    job: QueuedJob | None,
+    now: datetime,
+) -> dict[str, Any]:
+    """The parameters of an action's one statement (`_STORE_ACTION`, `_STORE_ACTION_ALONE`)."""
+    params: dict[str, Any] = {"b_id": dossier_id, "b_version": old_version, "updated_at": now}
+    params.update(_row_values(state))
+    params.update(_event_params(state, e, audit, job))
+    return params
+
+
 def _store_action(
     conn: Connection,
     dossier_id: int,
@@ -797,9 +804,7 @@ def _store_action(
         if job is not None:
             enqueue(conn, topic=job[0], key=job[1], payload=job[2], now=e.at)
         return token
-    params: dict[str, Any] = {"b_id": dossier_id, "b_version": old_version, "updated_at": now}
-    params.update(_row_values(state))
-    params.update(_event_params(state, e, audit, job))
+    params = _action_params(dossier_id, old_version, state, e, audit, job, now)
     written, _, audit_id, units_token = _STORE_ACTION.rows(conn, params)[0]
     if written != 1:
         raise _concurrent_update()

@@ -34,17 +34,20 @@ HEAVY = ("form_data", "files", "history")
 
 
 @contextmanager
-def statements(database: Database) -> Iterator[list[str]]:
-    seen: list[str] = []
-
-    def record(*args: Any) -> None:
-        seen.append(args[2])
-
+def _each_statement(database: Database, record: Any) -> Iterator[None]:
+    """`record(conn, cursor, statement, …)` is called for each statement sent meanwhile."""
     event.listen(database.engine, "before_cursor_execute", record)
     try:
-        yield seen
+        yield
     finally:
         event.remove(database.engine, "before_cursor_execute", record)
+
+
+@contextmanager
+def statements(database: Database) -> Iterator[list[str]]:
+    seen: list[str] = []
+    with _each_statement(database, lambda *args: seen.append(args[2])):
+        yield seen
 
 
 def test_answers_equal_a_fresh_read_at_every_step(api: DossierApi) -> None:
@@ -72,6 +75,11 @@ def test_answers_equal_a_fresh_read_at_every_step(api: DossierApi) -> None:
     assert report.ok, report.problems
 
 
+def _officer(runtime: Runtime, username: str) -> Any:
+    with runtime.db.read() as conn:
+        return actor_from_row(get_user(conn, username) or {})
+
+
 @contextmanager
 def autocommitted(database: Database) -> Iterator[list[bool]]:
     """For each statement sent: whether its PostgreSQL connection was in autocommit (no BEGIN, no COMMIT)."""
@@ -80,11 +88,8 @@ def autocommitted(database: Database) -> Iterator[list[bool]]:
     def record(conn: Any, *_: Any) -> None:
         seen.append(bool(getattr(conn.connection.driver_connection, "autocommit", False)))
 
-    event.listen(database.engine, "before_cursor_execute", record)
-    try:
+    with _each_statement(database, record):
         yield seen
-    finally:
-        event.remove(database.engine, "before_cursor_execute", record)
 
 
 def test_an_action_is_two_statements_on_postgresql(api: DossierApi, runtime: Runtime) -> None:
@@ -93,9 +98,7 @@ def test_an_action_is_two_statements_on_postgresql(api: DossierApi, runtime: Run
     and the audit entry; on SQLite the same rows are written one by one in a transaction."""
     code = api.submit("congdan")["code"]
     rt = Runtime(db=runtime.db, clock=runtime.clock, calendar=runtime.calendar, hooks=[])
-    with runtime.db.read() as conn:
-        user = get_user(conn, "sg.tiepnhan") or {}
-    actor = actor_from_row(user)
+    actor = _officer(runtime, "sg.tiepnhan")
     assert actor.kind is ActorKind.OFFICER
     before = api.row_counts()
     with statements(runtime.db) as seen, autocommitted(runtime.db) as alone:
@@ -131,11 +134,6 @@ class _CompetitorFirst:
         if compete is not None:
             compete()
         return self.original.rows(conn, params)
-
-
-def _officer(runtime: Runtime, username: str) -> Any:
-    with runtime.db.read() as conn:
-        return actor_from_row(get_user(conn, username) or {})
 
 
 @pytest.mark.parametrize(

@@ -9,6 +9,7 @@ from pathlib import Path
 from sqlalchemy import select
 
 from bench.ab import HERE
+from bench.loadgen import LIFECYCLE
 from bench.service_ab import FIGURES, Variant, report_lines, summaries
 from bench.service_child import run_lifecycles, teams_of
 from bench.suites import KHAI_SINH, WARD, WardTeam
@@ -35,7 +36,7 @@ def test_the_child_takes_each_dossier_to_the_handing_over(seeded_db: Database, c
     }
     team = dataclasses.asdict(WardTeam({name: name for name in names}, submission))
     rt = Runtime(db=seeded_db, clock=clock)
-    codes = run_lifecycles(rt, teams_of(seeded_db, [team]), 3, 2)
+    codes = run_lifecycles(rt, teams_of(seeded_db, [team]), LIFECYCLE, 3, 2)
     assert len(set(codes)) == 3
     with seeded_db.read() as conn:
         rows = conn.execute(
